@@ -1,0 +1,134 @@
+//! Rejections (a token refused) and configuration errors (a provider row refused).
+
+use std::fmt;
+
+/// Why a token was refused. Each variant has a stable, documented code that
+/// starts the SQL error message; tests assert the code, never only "failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Malformed,
+    UnknownIssuer,
+    ProviderDisabled,
+    UnsupportedAlgorithm,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    TooOld,
+    AudienceMismatch,
+    RecipientMismatch,
+    RequestMismatch,
+    StatusNotSuccess,
+    Replayed,
+    MissingClaim,
+    DomainNotAllowed,
+    SeatLimitReached,
+    UserBlocked,
+    Unsupported,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 18] = [
+        Reason::Malformed,
+        Reason::UnknownIssuer,
+        Reason::ProviderDisabled,
+        Reason::UnsupportedAlgorithm,
+        Reason::BadSignature,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::TooOld,
+        Reason::AudienceMismatch,
+        Reason::RecipientMismatch,
+        Reason::RequestMismatch,
+        Reason::StatusNotSuccess,
+        Reason::Replayed,
+        Reason::MissingClaim,
+        Reason::DomainNotAllowed,
+        Reason::SeatLimitReached,
+        Reason::UserBlocked,
+        Reason::Unsupported,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::UnknownIssuer => "unknown_issuer",
+            Reason::ProviderDisabled => "provider_disabled",
+            Reason::UnsupportedAlgorithm => "unsupported_algorithm",
+            Reason::BadSignature => "bad_signature",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::TooOld => "too_old",
+            Reason::AudienceMismatch => "audience_mismatch",
+            Reason::RecipientMismatch => "recipient_mismatch",
+            Reason::RequestMismatch => "request_mismatch",
+            Reason::StatusNotSuccess => "status_not_success",
+            Reason::Replayed => "replayed",
+            Reason::MissingClaim => "missing_claim",
+            Reason::DomainNotAllowed => "domain_not_allowed",
+            Reason::SeatLimitReached => "seat_limit_reached",
+            Reason::UserBlocked => "user_blocked",
+            Reason::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A refused token: the reason code plus a short human detail. The detail
+/// never echoes more than a bounded slice of attacker-controlled text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.detail)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Shorthand used throughout the verifiers.
+pub(crate) fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::new(reason, detail))
+}
+
+/// Cuts attacker-controlled text for inclusion in an error detail.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A provider row that cannot be used: reported when the row is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,19 @@
+//! jit_provision_core: the part of jit_provision that decides.
+//!
+//! Given a token, a provider's settings and keys, and a clock, it returns an
+//! [`Identity`] or a [`Rejection`] carrying a stable reason code. It knows
+//! nothing about PostgreSQL: the extension loads configuration, calls
+//! [`verify`], and persists the result.
+
+pub mod error;
+pub mod identity;
+pub mod jwks;
+pub mod jwt;
+pub mod mapping;
+pub mod provider;
+pub mod token;
+
+pub use error::{ConfigError, Reason, Rejection};
+pub use identity::Identity;
+pub use provider::{Protocol, Provider, ProviderSettings};
+pub use token::{parse, verify, Context, Token, MAX_TOKEN_BYTES};

@@ -1,0 +1,218 @@
+//! A provider row, validated and with its keys parsed once.
+
+use crate::error::ConfigError;
+use crate::jwks::KeySet;
+use crate::mapping::ClaimMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Oidc,
+    Saml,
+}
+
+impl Protocol {
+    pub fn parse(s: &str) -> Result<Protocol, ConfigError> {
+        match s {
+            "oidc" => Ok(Protocol::Oidc),
+            "saml" => Ok(Protocol::Saml),
+            other => Err(ConfigError(format!(
+                "protocol must be 'oidc' or 'saml', not '{other}'"
+            ))),
+        }
+    }
+}
+
+/// Which element a SAML signature must cover (`jit.providers.saml_signed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamlSigned {
+    Response,
+    Assertion,
+    Either,
+    Both,
+}
+
+impl SamlSigned {
+    pub fn parse(s: &str) -> Result<SamlSigned, ConfigError> {
+        match s {
+            "response" => Ok(SamlSigned::Response),
+            "assertion" => Ok(SamlSigned::Assertion),
+            "either" => Ok(SamlSigned::Either),
+            "both" => Ok(SamlSigned::Both),
+            other => Err(ConfigError(format!(
+                "saml_signed must be one of response, assertion, either, both; not '{other}'"
+            ))),
+        }
+    }
+}
+
+/// JWS `alg` values this verifier implements.
+pub const JWS_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+/// SAML signature and digest names this verifier implements.
+pub const SAML_ALGORITHMS: &[&str] = &[
+    "rsa-sha1",
+    "rsa-sha256",
+    "rsa-sha384",
+    "rsa-sha512",
+    "ecdsa-sha256",
+    "ecdsa-sha384",
+    "sha1",
+    "sha256",
+    "sha384",
+    "sha512",
+];
+/// Names accepted in `algorithms` but never implemented: listing them is not
+/// an error (a DBA may copy an IdP's metadata), they just never verify.
+pub const KNOWN_UNIMPLEMENTED: &[&str] = &["none", "HS256", "HS384", "HS512", "ES512"];
+
+/// The default allow-list when `algorithms` is null: strong algorithms only.
+pub const DEFAULT_ALGORITHMS: &[&str] = &[
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "EdDSA",
+    "rsa-sha256",
+    "rsa-sha384",
+    "rsa-sha512",
+    "ecdsa-sha256",
+    "ecdsa-sha384",
+    "sha256",
+    "sha384",
+    "sha512",
+];
+
+/// The columns of `jit.providers` that the verifier needs, as plain values.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub name: String,
+    pub protocol: Protocol,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    /// `None` means [`DEFAULT_ALGORITHMS`].
+    pub algorithms: Option<Vec<String>>,
+    pub acs_urls: Vec<String>,
+    pub saml_signed: SamlSigned,
+    /// Seconds of leeway on every time check.
+    pub clock_skew: i64,
+    /// Seconds; reject when `iat` / IssueInstant is older.
+    pub max_age: Option<i64>,
+    /// Lower-cased allowed email domains; `None` admits any.
+    pub email_domains: Option<Vec<String>>,
+    pub enabled: bool,
+}
+
+/// A provider ready to verify tokens: settings checked, keys parsed.
+#[derive(Debug)]
+pub struct Provider {
+    pub settings: ProviderSettings,
+    pub claim_map: ClaimMap,
+    /// OIDC signing keys (empty for SAML providers).
+    pub jwks: KeySet,
+    /// SAML trusted certificates as PEM text, as configured.
+    pub certificates: Vec<String>,
+    algorithms: Vec<String>,
+}
+
+impl Provider {
+    /// Validates a provider row. Every configuration mistake is reported here,
+    /// when the row is written, never at the first login.
+    pub fn new(
+        settings: ProviderSettings,
+        jwks_json: Option<&str>,
+        certificates: Vec<String>,
+        claim_map: &[(String, String)],
+    ) -> Result<Provider, ConfigError> {
+        if settings.issuer.is_empty() {
+            return Err(ConfigError("issuer must not be empty".into()));
+        }
+        if settings.audiences.is_empty() || settings.audiences.iter().any(|a| a.is_empty()) {
+            return Err(ConfigError(
+                "audiences must list at least one non-empty value".into(),
+            ));
+        }
+        if settings.clock_skew < 0 {
+            return Err(ConfigError("clock_skew must not be negative".into()));
+        }
+        let algorithms = match &settings.algorithms {
+            None => DEFAULT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                for a in list {
+                    let a = a.as_str();
+                    if !JWS_ALGORITHMS.contains(&a)
+                        && !SAML_ALGORITHMS.contains(&a)
+                        && !KNOWN_UNIMPLEMENTED.contains(&a)
+                    {
+                        return Err(ConfigError(format!("unknown algorithm name '{a}'")));
+                    }
+                }
+                list.clone()
+            }
+        };
+        let claim_map = ClaimMap::new(claim_map)?;
+        let jwks = match settings.protocol {
+            Protocol::Oidc => {
+                let json = jwks_json.ok_or_else(|| {
+                    ConfigError("an oidc provider needs jwks ({\"keys\":[...]})".into())
+                })?;
+                let set = KeySet::parse(json)?;
+                if set.is_empty() {
+                    return Err(ConfigError(
+                        "jwks holds no usable signing key (RSA >= 2048 bits, EC P-256/P-384, Ed25519)"
+                            .into(),
+                    ));
+                }
+                set
+            }
+            Protocol::Saml => {
+                if settings.acs_urls.is_empty() {
+                    return Err(ConfigError(
+                        "a saml provider needs acs_urls (the SP's Assertion Consumer Service URLs)"
+                            .into(),
+                    ));
+                }
+                if certificates.is_empty() {
+                    return Err(ConfigError(
+                        "a saml provider needs at least one PEM certificate".into(),
+                    ));
+                }
+                KeySet::default()
+            }
+        };
+        Ok(Provider {
+            settings,
+            claim_map,
+            jwks,
+            certificates,
+            algorithms,
+        })
+    }
+
+    /// Whether the allow-list names this algorithm (`RS256`, `rsa-sha256`, `sha256`, ...).
+    pub fn allows(&self, alg: &str) -> bool {
+        self.algorithms.iter().any(|a| a == alg)
+    }
+
+    /// Email-domain admission: the mapped email's domain (after the last `@`)
+    /// must be listed, compared case-insensitively. No email, no admission.
+    pub fn admits_email(&self, email: Option<&str>) -> bool {
+        let Some(domains) = &self.settings.email_domains else {
+            return true;
+        };
+        let Some(email) = email else {
+            return false;
+        };
+        match email.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                let domain = domain.to_ascii_lowercase();
+                domains.iter().any(|d| d.eq_ignore_ascii_case(&domain))
+            }
+            _ => false,
+        }
+    }
+}
