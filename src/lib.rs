@@ -1,1 +1,31 @@
-fn main() {}
+//! jit_provision: the PostgreSQL shell around `jit_provision_core`.
+//!
+//! The core decides whether a token is good; this crate finds the provider,
+//! hands the core its settings and a clock, and persists the verdict through
+//! the SQL in `sql/`. Nothing here judges a token.
+
+use pgrx::prelude::*;
+
+mod cache;
+mod config;
+mod identity;
+mod login;
+mod reject;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Tables, types and helpers first; everything Rust defines refers to them.
+pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+pgrx::extension_sql_file!("../sql/login.sql", name = "login", requires = ["schema"]);
+// Privileges, triggers and RLS last, once every function exists.
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    identity::register_callbacks();
+}
+
+/// Declares schema `jit` to pgrx so `#[pg_extern(schema = "jit")]` resolves;
+/// sql/schema.sql creates it.
+#[pg_schema]
+mod jit {}

@@ -6,14 +6,17 @@
 //! [`verify`], and persists the result.
 
 pub mod error;
+pub mod fingerprint;
 pub mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod mapping;
 pub mod provider;
+pub mod saml;
 pub mod token;
 
 pub use error::{ConfigError, Reason, Rejection};
+pub use fingerprint::fingerprint;
 pub use identity::Identity;
 pub use provider::{Protocol, Provider, ProviderSettings};
 pub use token::{parse, verify, Context, Token, MAX_TOKEN_BYTES};

@@ -48,7 +48,9 @@ impl ClaimMap {
         let mut entries = Vec::with_capacity(rows.len());
         for (field, source) in rows {
             if source.is_empty() {
-                return Err(ConfigError(format!("claim_map source for '{field}' is empty")));
+                return Err(ConfigError(format!(
+                    "claim_map source for '{field}' is empty"
+                )));
             }
             entries.push((Field::parse(field)?, source.clone()));
         }

@@ -116,6 +116,8 @@ pub struct Provider {
     pub jwks: KeySet,
     /// SAML trusted certificates as PEM text, as configured.
     pub certificates: Vec<String>,
+    /// SAML signing keys parsed from `certificates` (empty for OIDC providers).
+    pub saml_keys: Vec<crate::saml::TrustedKey>,
     algorithms: Vec<String>,
 }
 
@@ -155,6 +157,7 @@ impl Provider {
             }
         };
         let claim_map = ClaimMap::new(claim_map)?;
+        let mut saml_keys = Vec::new();
         let jwks = match settings.protocol {
             Protocol::Oidc => {
                 let json = jwks_json.ok_or_else(|| {
@@ -181,6 +184,11 @@ impl Provider {
                         "a saml provider needs at least one PEM certificate".into(),
                     ));
                 }
+                for (i, pem) in certificates.iter().enumerate() {
+                    let keys = crate::saml::parse_pem_keys(pem)
+                        .map_err(|e| ConfigError(format!("certificates[{}]: {}", i + 1, e.0)))?;
+                    saml_keys.extend(keys);
+                }
                 KeySet::default()
             }
         };
@@ -189,6 +197,7 @@ impl Provider {
             claim_map,
             jwks,
             certificates,
+            saml_keys,
             algorithms,
         })
     }

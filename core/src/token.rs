@@ -5,6 +5,7 @@ use crate::error::{excerpt, reject, Reason, Rejection};
 use crate::identity::Identity;
 use crate::jwt;
 use crate::provider::{Protocol, Provider};
+use crate::saml;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 1024 * 1024;
@@ -22,6 +23,7 @@ pub struct Context {
 #[derive(Debug)]
 pub enum Token {
     Jwt(jwt::Jwt),
+    Saml(saml::SamlToken),
 }
 
 impl Token {
@@ -30,17 +32,20 @@ impl Token {
     pub fn issuer(&self) -> Option<&str> {
         match self {
             Token::Jwt(j) => j.issuer(),
+            Token::Saml(s) => s.issuer(),
         }
     }
 
     pub fn protocol(&self) -> Protocol {
         match self {
             Token::Jwt(_) => Protocol::Oidc,
+            Token::Saml(_) => Protocol::Saml,
         }
     }
 }
 
-/// Recognises and parses a token: a compact JWS, or (later) a SAML Response.
+/// Recognises and parses a token: a compact JWS, or a SAML Response / Assertion
+/// as raw XML, base64 or base64url.
 pub fn parse(token: &str) -> Result<Token, Rejection> {
     if token.len() > MAX_TOKEN_BYTES {
         return reject(
@@ -52,8 +57,17 @@ pub fn parse(token: &str) -> Result<Token, Rejection> {
     if t.is_empty() {
         return reject(Reason::Malformed, "empty token");
     }
+    if t.starts_with('<') {
+        return saml::parse(t).map(Token::Saml);
+    }
     if looks_like_compact_jws(t) {
         return jwt::parse(t).map(Token::Jwt);
+    }
+    // SAML as base64 (HTTP-POST SAMLResponse) or base64url (RFC 7522).
+    if let Some(bytes) = saml::decode_base64_token(t) {
+        if saml::looks_like_xml(&bytes) {
+            return saml::parse_bytes(&bytes).map(Token::Saml);
+        }
     }
     reject(
         Reason::Malformed,
@@ -64,8 +78,7 @@ pub fn parse(token: &str) -> Result<Token, Rejection> {
 /// Two dots, and only base64url characters between them.
 fn looks_like_compact_jws(t: &str) -> bool {
     t.bytes().filter(|&b| b == b'.').count() == 2
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
@@ -88,6 +101,7 @@ pub fn verify(token: &Token, provider: &Provider, ctx: &Context) -> Result<Ident
     }
     let identity = match token {
         Token::Jwt(j) => jwt::verify(j, provider, ctx)?,
+        Token::Saml(s) => saml::verify(s, provider, ctx)?,
     };
     if !provider.admits_email(identity.email.as_deref()) {
         return reject(

@@ -1,0 +1,27 @@
+//! A stable, non-reversible name for a token, for logs and replay keys.
+
+use ring::digest::{digest, SHA256};
+
+/// Lowercase hex SHA-256 of the token text.
+pub fn fingerprint(token: &str) -> String {
+    let d = digest(&SHA256, token.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in d.as_ref() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_vector() {
+        assert_eq!(
+            super::fingerprint("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

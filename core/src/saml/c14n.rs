@@ -1,0 +1,275 @@
+//! Canonical XML for the two methods SAML signers use, on an element subtree:
+//!
+//! * Exclusive XML Canonicalization 1.0 without comments
+//!   (`http://www.w3.org/2001/10/xml-exc-c14n#`), with the InclusiveNamespaces
+//!   PrefixList;
+//! * Canonical XML 1.0 without comments
+//!   (`http://www.w3.org/TR/2001/REC-xml-c14n-20010315`), which ADFS and some
+//!   older IdPs use.
+//!
+//! The node-set is always "an element and its descendants" (a same-document
+//! Reference `#id`, or SignedInfo), minus at most one element: the Signature
+//! removed by the enveloped-signature transform, identified by address.
+
+use std::collections::BTreeMap;
+
+use super::xml::{Element, Node, XML_NS};
+
+pub const EXCLUSIVE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+pub const EXCLUSIVE_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments";
+pub const INCLUSIVE: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+pub const INCLUSIVE_WITH_COMMENTS: &str =
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Inclusive,
+    /// Exclusive c14n; the InclusiveNamespaces PrefixList, `#default` kept as
+    /// written (it means the default namespace).
+    Exclusive {
+        inclusive_prefixes: Vec<String>,
+    },
+}
+
+impl Method {
+    /// Exclusive c14n with a PrefixList attribute value (whitespace-separated).
+    pub fn exclusive(prefix_list: Option<&str>) -> Method {
+        Method::Exclusive {
+            inclusive_prefixes: prefix_list
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// Prefix key for namespace maps: "" is the default namespace.
+type NsMap = BTreeMap<String, String>;
+
+/// Canonicalizes the last element of `path` (the apex). `path` runs from the
+/// document root down to the apex and supplies the namespaces (and for
+/// inclusive c14n the `xml:*` attributes) inherited from ancestors.
+/// `exclude` is omitted from the output with its whole subtree.
+pub fn canonicalize(path: &[&Element], exclude: Option<&Element>, method: &Method) -> Vec<u8> {
+    let Some((apex, ancestors)) = path.split_last() else {
+        return Vec::new();
+    };
+    let mut inherited = NsMap::new();
+    for a in ancestors {
+        apply_decls(&mut inherited, a);
+    }
+    // xml:* attributes of ancestors, nearest wins (inclusive c14n only).
+    let mut xml_attrs: BTreeMap<String, String> = BTreeMap::new();
+    if *method == Method::Inclusive {
+        for a in ancestors {
+            for at in &a.attrs {
+                if at.ns.as_deref() == Some(XML_NS) {
+                    xml_attrs.insert(at.local.clone(), at.value.clone());
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    let cx = Ctx { method, exclude };
+    cx.element(apex, &inherited, &NsMap::new(), Some(&xml_attrs), &mut out);
+    out.into_bytes()
+}
+
+fn apply_decls(map: &mut NsMap, e: &Element) {
+    for d in &e.ns_decls {
+        let key = d.prefix.clone().unwrap_or_default();
+        if d.uri.is_empty() {
+            map.remove(&key);
+        } else {
+            map.insert(key, d.uri.clone());
+        }
+    }
+}
+
+struct Ctx<'a> {
+    method: &'a Method,
+    exclude: Option<&'a Element>,
+}
+
+impl Ctx<'_> {
+    /// `inscope_parent`: namespaces in scope at the parent (XPath namespace
+    /// axis); `rendered`: what the nearest output ancestors rendered.
+    fn element(
+        &self,
+        e: &Element,
+        inscope_parent: &NsMap,
+        rendered: &NsMap,
+        apex_xml_attrs: Option<&BTreeMap<String, String>>,
+        out: &mut String,
+    ) {
+        let mut inscope = inscope_parent.clone();
+        apply_decls(&mut inscope, e);
+
+        // Namespace declarations to emit: prefix ("" = default) -> uri ("" = xmlns="").
+        let mut emit: BTreeMap<String, String> = BTreeMap::new();
+        match self.method {
+            Method::Inclusive => {
+                for (p, u) in &inscope {
+                    if rendered.get(p) != Some(u) {
+                        emit.insert(p.clone(), u.clone());
+                    }
+                }
+                if !inscope.contains_key("") && rendered.get("").is_some_and(|u| !u.is_empty()) {
+                    emit.insert(String::new(), String::new());
+                }
+            }
+            Method::Exclusive { inclusive_prefixes } => {
+                let mut used: Vec<String> = Vec::new();
+                used.push(e.prefix.clone().unwrap_or_default());
+                for a in &e.attrs {
+                    if let Some(p) = &a.prefix {
+                        if p != "xml" {
+                            used.push(p.clone());
+                        }
+                    }
+                }
+                for p in inclusive_prefixes {
+                    let key = if p == "#default" {
+                        String::new()
+                    } else {
+                        p.clone()
+                    };
+                    // Listed prefixes follow the inclusive rule: rendered
+                    // when in scope, whether used or not.
+                    if inscope.contains_key(&key) {
+                        used.push(key);
+                    }
+                }
+                for p in used {
+                    match inscope.get(&p) {
+                        Some(u) => {
+                            if rendered.get(&p) != Some(u) {
+                                emit.insert(p, u.clone());
+                            }
+                        }
+                        None => {
+                            // Only the default namespace can be unbound here
+                            // (prefixes were resolved at parse time).
+                            if p.is_empty() && rendered.get("").is_some_and(|u| !u.is_empty()) {
+                                emit.insert(String::new(), String::new());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        out.push('<');
+        out.push_str(&e.qname());
+        for (p, u) in &emit {
+            if p.is_empty() {
+                out.push_str(" xmlns=\"");
+            } else {
+                out.push_str(" xmlns:");
+                out.push_str(p);
+                out.push_str("=\"");
+            }
+            escape_attr(u, out);
+            out.push('"');
+        }
+
+        // Attributes sorted by (namespace URI, local name); unqualified first.
+        let mut attrs: Vec<(&str, &str, String, &str)> = e
+            .attrs
+            .iter()
+            .map(|a| {
+                let q = match &a.prefix {
+                    Some(p) => format!("{p}:{}", a.local),
+                    None => a.local.clone(),
+                };
+                (
+                    a.ns.as_deref().unwrap_or(""),
+                    a.local.as_str(),
+                    q,
+                    a.value.as_str(),
+                )
+            })
+            .collect();
+        if let Some(xml_attrs) = apex_xml_attrs {
+            for (local, value) in xml_attrs {
+                let present = e
+                    .attrs
+                    .iter()
+                    .any(|a| a.ns.as_deref() == Some(XML_NS) && &a.local == local);
+                if !present {
+                    attrs.push((
+                        XML_NS,
+                        local.as_str(),
+                        format!("xml:{local}"),
+                        value.as_str(),
+                    ));
+                }
+            }
+        }
+        attrs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, q, v) in &attrs {
+            out.push(' ');
+            out.push_str(q);
+            out.push_str("=\"");
+            escape_attr(v, out);
+            out.push('"');
+        }
+        out.push('>');
+
+        let mut rendered_here = rendered.clone();
+        for (p, u) in emit {
+            rendered_here.insert(p, u);
+        }
+        for child in &e.children {
+            match child {
+                Node::Element(c) => {
+                    if self.exclude.is_some_and(|x| std::ptr::eq(x, c)) {
+                        continue;
+                    }
+                    self.element(c, &inscope, &rendered_here, None, out);
+                }
+                Node::Text(t) => escape_text(t, out),
+                Node::Comment(_) => {}
+                Node::Pi { target, data } => {
+                    out.push_str("<?");
+                    out.push_str(target);
+                    if !data.is_empty() {
+                        out.push(' ');
+                        out.push_str(data);
+                    }
+                    out.push_str("?>");
+                }
+            }
+        }
+        out.push_str("</");
+        out.push_str(&e.qname());
+        out.push('>');
+    }
+}
+
+fn escape_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_attr(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}

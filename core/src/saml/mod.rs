@@ -1,0 +1,158 @@
+//! SAML 2.0: a Response (HTTP-POST binding, base64 or raw XML) or a
+//! standalone signed Assertion, verified against one provider.
+//!
+//! * [`xml`]: the strict reader and the owned tree everything else walks;
+//! * [`c14n`]: exclusive and inclusive canonicalization;
+//! * [`dsig`]: one XML-DSig Signature over its parent element;
+//! * [`x509`]: trusted keys from the provider's PEM certificates;
+//! * [`response`]: the Web SSO profile checks and the wrapping defence;
+//! * [`attributes`]: mapping the signed Assertion to an [`Identity`].
+//!
+//! [`Identity`]: crate::identity::Identity
+
+pub mod attributes;
+pub mod c14n;
+pub mod dsig;
+pub mod response;
+pub mod time;
+pub mod x509;
+pub mod xml;
+
+use crate::error::{excerpt, reject, Reason, Rejection};
+
+pub use response::verify;
+pub use x509::{parse_pem_keys, TrustedKey};
+
+pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+
+/// What the document's root element is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    Response,
+    Assertion,
+}
+
+/// A parsed SAML token: the tree, the kind of root, and the Issuer it claims.
+#[derive(Debug)]
+pub struct SamlToken {
+    doc: xml::Document,
+    root: Root,
+    issuer: Option<String>,
+}
+
+impl SamlToken {
+    /// The claimed issuer: the Response's Issuer, else the (first) Assertion's.
+    /// Only for finding the provider: [`verify`] checks it again on the signed
+    /// element.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    pub fn root_kind(&self) -> Root {
+        self.root
+    }
+
+    pub fn document(&self) -> &xml::Document {
+        &self.doc
+    }
+}
+
+/// Trims XML whitespace: entity IDs, audiences and URLs cannot hold any at
+/// their ends, and some IdPs pretty-print them.
+pub(crate) fn trim_xml_ws(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
+}
+
+/// Parses an XML text holding a `samlp:Response` or a `saml:Assertion`.
+pub fn parse(xml_text: &str) -> Result<SamlToken, Rejection> {
+    from_document(xml::parse(xml_text)?)
+}
+
+/// Same as [`parse`] for bytes (base64-decoded input).
+pub fn parse_bytes(bytes: &[u8]) -> Result<SamlToken, Rejection> {
+    from_document(xml::parse_bytes(bytes)?)
+}
+
+fn from_document(doc: xml::Document) -> Result<SamlToken, Rejection> {
+    let root = &doc.root;
+    let kind = if root.is(PROTOCOL_NS, "Response") {
+        Root::Response
+    } else if root.is(ASSERTION_NS, "Assertion") {
+        Root::Assertion
+    } else {
+        return reject(
+            Reason::Malformed,
+            format!(
+                "root element {{{}}}{} is neither samlp:Response nor saml:Assertion",
+                excerpt(root.ns.as_deref().unwrap_or("")),
+                excerpt(&root.local)
+            ),
+        );
+    };
+    let issuer_of = |e: &xml::Element| {
+        e.children_named(ASSERTION_NS, "Issuer")
+            .next()
+            .map(|i| trim_xml_ws(&i.text()).to_string())
+    };
+    let issuer = match kind {
+        Root::Assertion => issuer_of(root),
+        Root::Response => issuer_of(root).or_else(|| {
+            root.children_named(ASSERTION_NS, "Assertion")
+                .next()
+                .and_then(issuer_of)
+        }),
+    };
+    Ok(SamlToken {
+        doc,
+        root: kind,
+        issuer,
+    })
+}
+
+/// Whether decoded bytes look like an XML document (after a BOM and
+/// whitespace, the first character is '<').
+pub fn looks_like_xml(bytes: &[u8]) -> bool {
+    let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    b.iter()
+        .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&c| c == b'<')
+}
+
+/// Decodes a token that may be base64 (standard alphabet, as the HTTP-POST
+/// binding sends it, line breaks allowed) or base64url (RFC 7522), padded or
+/// not. `None` when it is neither.
+pub fn decode_base64_token(t: &str) -> Option<Vec<u8>> {
+    use base64::alphabet;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine;
+
+    let compact: String = t
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\t' | '\n' | '\r'))
+        .collect();
+    if compact.is_empty() {
+        return None;
+    }
+    let std_chars = compact
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    let url_chars = compact
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='));
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false);
+    if std_chars {
+        if let Ok(v) = GeneralPurpose::new(&alphabet::STANDARD, config).decode(compact.as_bytes()) {
+            return Some(v);
+        }
+    }
+    if url_chars {
+        if let Ok(v) = GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(compact.as_bytes()) {
+            return Some(v);
+        }
+    }
+    None
+}

@@ -1,0 +1,535 @@
+//! The SAML 2.0 Web SSO profile checks, and the signature-wrapping defence.
+//!
+//! Wrapping defence, in one sentence: the document must hold exactly one
+//! Assertion-like element anywhere (EncryptedAssertion and Assertions inside
+//! Advice, Extensions or ds:Object included); that Assertion is found by
+//! structure (the root, or a direct child of the root Response), every
+//! ds:Signature must be a direct child of the root Response or of that
+//! Assertion and verify over exactly its parent, and every identity value is
+//! read from that same node (a reference into the tree, never a second
+//! lookup by ID or path).
+//!
+//! Order of checks (the first failure is reported): Status; structure and
+//! exactly one Assertion; EncryptedAssertion (`unsupported`); signature
+//! placement and `saml_signed`; every Signature; Issuers; Destination;
+//! InResponseTo; IssueInstants; Conditions time window; Subject and bearer
+//! SubjectConfirmation; AudienceRestriction; subject mapping.
+
+use super::attributes;
+use super::dsig::{self, DSIG_NS};
+use super::time::parse_datetime;
+use super::xml::Element;
+use super::{trim_xml_ws, Root, SamlToken, ASSERTION_NS, PROTOCOL_NS};
+use crate::error::{excerpt, reject, Reason, Rejection};
+use crate::identity::Identity;
+use crate::provider::{Provider, SamlSigned};
+use crate::token::Context;
+
+pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+pub const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+/// Lifetime given to an Assertion that carries no NotOnOrAfter at all (in
+/// Conditions or the bearer SubjectConfirmationData): it is accepted for this
+/// long after its IssueInstant, and the replay cache keeps it as long.
+pub const DEFAULT_LIFETIME_SECS: i64 = 300;
+
+fn malformed<T>(detail: impl Into<String>) -> Result<T, Rejection> {
+    reject(Reason::Malformed, detail)
+}
+
+fn instant(e: &Element, attr: &str, what: &str) -> Result<Option<i64>, Rejection> {
+    match e.attr(attr) {
+        None => Ok(None),
+        Some(v) => match parse_datetime(v) {
+            Some(t) => Ok(Some(t)),
+            None => malformed(format!(
+                "{what}@{attr} '{}' is not a valid dateTime",
+                excerpt(v)
+            )),
+        },
+    }
+}
+
+fn check_version_and_id(e: &Element, what: &str) -> Result<(), Rejection> {
+    if e.attr("Version") != Some("2.0") {
+        return malformed(format!("{what} Version is not 2.0"));
+    }
+    match e.attr("ID") {
+        Some(id) if !id.is_empty() => Ok(()),
+        _ => malformed(format!("{what} has no ID")),
+    }
+}
+
+/// Not-before / not-on-or-after window with leeway.
+fn check_window(
+    now: i64,
+    skew: i64,
+    not_before: Option<i64>,
+    not_on_or_after: Option<i64>,
+    what: &str,
+) -> Result<(), Rejection> {
+    if let Some(nb) = not_before {
+        if now.saturating_add(skew) < nb {
+            return reject(
+                Reason::NotYetValid,
+                format!("{what} NotBefore is in the future"),
+            );
+        }
+    }
+    if let Some(na) = not_on_or_after {
+        if now.saturating_sub(skew) >= na {
+            return reject(Reason::Expired, format!("{what} NotOnOrAfter has passed"));
+        }
+    }
+    Ok(())
+}
+
+fn check_issue_instant(
+    now: i64,
+    provider: &Provider,
+    ii: i64,
+    what: &str,
+) -> Result<(), Rejection> {
+    let skew = provider.settings.clock_skew;
+    if ii > now.saturating_add(skew) {
+        return reject(
+            Reason::NotYetValid,
+            format!("{what} IssueInstant is in the future"),
+        );
+    }
+    if let Some(max_age) = provider.settings.max_age {
+        if now.saturating_sub(ii) > max_age.saturating_add(skew) {
+            return reject(
+                Reason::TooOld,
+                format!("{what} IssueInstant is older than max_age"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_issuer(
+    e: &Element,
+    provider: &Provider,
+    what: &str,
+    required: bool,
+) -> Result<(), Rejection> {
+    let issuers: Vec<&Element> = e.children_named(ASSERTION_NS, "Issuer").collect();
+    match issuers.as_slice() {
+        [] if !required => Ok(()),
+        [] => reject(Reason::UnknownIssuer, format!("{what} has no Issuer")),
+        [i] => {
+            if i.has_element_children() {
+                return malformed(format!("{what} Issuer has child elements"));
+            }
+            let text = i.text();
+            let got = trim_xml_ws(&text);
+            if got != provider.settings.issuer {
+                return reject(
+                    Reason::UnknownIssuer,
+                    format!(
+                        "{what} Issuer '{}' is not the provider's issuer",
+                        excerpt(got)
+                    ),
+                );
+            }
+            Ok(())
+        }
+        _ => malformed(format!("{what} has several Issuer elements")),
+    }
+}
+
+/// Verifies a SAML token against `provider` and maps it to an [`Identity`].
+pub fn verify(
+    token: &SamlToken,
+    provider: &Provider,
+    ctx: &Context,
+) -> Result<Identity, Rejection> {
+    let root = &token.doc.root;
+    let now = ctx.now;
+    let skew = provider.settings.clock_skew;
+    let is_response = token.root == Root::Response;
+
+    // Status first: IdP error responses carry no Assertion and are often unsigned.
+    if is_response {
+        check_version_and_id(root, "Response")?;
+        let status = match root.unique_child(PROTOCOL_NS, "Status") {
+            Ok(Some(s)) => s,
+            Ok(None) => return malformed("Response has no Status"),
+            Err(()) => return malformed("Response has several Status elements"),
+        };
+        let code = match status.unique_child(PROTOCOL_NS, "StatusCode") {
+            Ok(Some(c)) => c,
+            _ => return malformed("Status must hold exactly one StatusCode"),
+        };
+        let value = code.attr("Value").unwrap_or("");
+        if value != STATUS_SUCCESS {
+            return reject(
+                Reason::StatusNotSuccess,
+                format!("Response status is '{}'", excerpt(value)),
+            );
+        }
+    }
+
+    // Exactly one Assertion in the whole document (contract: Advice,
+    // Extensions, ds:Object and EncryptedAssertion all count).
+    let all = root.descendants();
+    let plain = all
+        .iter()
+        .filter(|e| e.is(ASSERTION_NS, "Assertion"))
+        .count();
+    let encrypted = all
+        .iter()
+        .filter(|e| e.is(ASSERTION_NS, "EncryptedAssertion"))
+        .count();
+    if plain + encrypted != 1 {
+        return malformed(format!(
+            "the document must hold exactly one Assertion; it holds {plain} Assertion and {encrypted} EncryptedAssertion elements"
+        ));
+    }
+    if encrypted == 1 {
+        return reject(
+            Reason::Unsupported,
+            "EncryptedAssertion is not supported yet (XML Encryption)",
+        );
+    }
+    let assertion: &Element = if is_response {
+        match root.children_named(ASSERTION_NS, "Assertion").next() {
+            Some(a) => a,
+            None => return malformed("the Assertion is not a direct child of the Response"),
+        }
+    } else {
+        root
+    };
+    check_version_and_id(assertion, "Assertion")?;
+
+    // Signatures: each a direct child of the Response or the Assertion, at
+    // most one per element; each must verify.
+    let mut response_sig: Option<&Element> = None;
+    let mut assertion_sig: Option<&Element> = None;
+    for s in all.iter().filter(|e| e.is(DSIG_NS, "Signature")) {
+        let slot = if assertion.child_elements().any(|c| std::ptr::eq(c, *s)) {
+            &mut assertion_sig
+        } else if is_response && root.child_elements().any(|c| std::ptr::eq(c, *s)) {
+            &mut response_sig
+        } else {
+            return reject(
+                Reason::BadSignature,
+                "a ds:Signature sits outside the Response and Assertion (only their own signatures are accepted)",
+            );
+        };
+        if slot.is_some() {
+            return reject(
+                Reason::BadSignature,
+                "an element carries more than one ds:Signature",
+            );
+        }
+        *slot = Some(s);
+    }
+    let policy = provider.settings.saml_signed;
+    if !is_response {
+        if assertion_sig.is_none() {
+            return reject(
+                Reason::BadSignature,
+                "the standalone Assertion is not signed",
+            );
+        }
+    } else {
+        let (need_resp, need_assert, need_one) = match policy {
+            SamlSigned::Response => (true, false, false),
+            SamlSigned::Assertion => (false, true, false),
+            SamlSigned::Both => (true, true, false),
+            SamlSigned::Either => (false, false, true),
+        };
+        if need_resp && response_sig.is_none() {
+            return reject(
+                Reason::BadSignature,
+                "the Response is not signed (saml_signed requires it)",
+            );
+        }
+        if need_assert && assertion_sig.is_none() {
+            return reject(
+                Reason::BadSignature,
+                "the Assertion is not signed (saml_signed requires it)",
+            );
+        }
+        if need_one && response_sig.is_none() && assertion_sig.is_none() {
+            return reject(
+                Reason::BadSignature,
+                "neither the Response nor the Assertion is signed",
+            );
+        }
+    }
+    let keys = &provider.saml_keys;
+    if let Some(s) = response_sig {
+        dsig::verify(&[root], s, provider, keys)?;
+    }
+    if let Some(s) = assertion_sig {
+        let path: Vec<&Element> = if is_response {
+            vec![root, assertion]
+        } else {
+            vec![assertion]
+        };
+        dsig::verify(&path, s, provider, keys)?;
+    }
+    // From here on every value is read from `root` (when its signature
+    // verified, or for Response-only fields under an Assertion signature) or
+    // from `assertion`, which is the very node the Assertion signature (or
+    // the Response signature, as its child) covered.
+
+    // Issuers.
+    if is_response {
+        check_issuer(root, provider, "Response", false)?;
+    }
+    check_issuer(assertion, provider, "Assertion", true)?;
+
+    // Response-level checks.
+    let response_irt = if is_response {
+        root.attr("InResponseTo")
+    } else {
+        None
+    };
+    if is_response {
+        if let Some(dest) = root.attr("Destination") {
+            if !provider.settings.acs_urls.iter().any(|u| u == dest) {
+                return reject(
+                    Reason::RecipientMismatch,
+                    format!(
+                        "Response Destination '{}' is not in acs_urls",
+                        excerpt(dest)
+                    ),
+                );
+            }
+        }
+        if let Some(rid) = &ctx.request_id {
+            if response_irt != Some(rid.as_str()) {
+                return reject(
+                    Reason::RequestMismatch,
+                    "Response InResponseTo does not match the request id",
+                );
+            }
+        }
+        let Some(ii) = instant(root, "IssueInstant", "Response")? else {
+            return malformed("Response has no IssueInstant");
+        };
+        check_issue_instant(now, provider, ii, "Response")?;
+    }
+
+    let Some(assertion_ii) = instant(assertion, "IssueInstant", "Assertion")? else {
+        return malformed("Assertion has no IssueInstant");
+    };
+    check_issue_instant(now, provider, assertion_ii, "Assertion")?;
+
+    // Conditions.
+    let conditions = match assertion.unique_child(ASSERTION_NS, "Conditions") {
+        Ok(c) => c,
+        Err(()) => return malformed("Assertion has several Conditions"),
+    };
+    let mut cond_noa = None;
+    if let Some(c) = conditions {
+        let nb = instant(c, "NotBefore", "Conditions")?;
+        cond_noa = instant(c, "NotOnOrAfter", "Conditions")?;
+        check_window(now, skew, nb, cond_noa, "Conditions")?;
+    }
+
+    // Subject, NameID, bearer SubjectConfirmation.
+    let subject = match assertion.unique_child(ASSERTION_NS, "Subject") {
+        Ok(Some(s)) => s,
+        Ok(None) => return malformed("Assertion has no Subject"),
+        Err(()) => return malformed("Assertion has several Subject elements"),
+    };
+    if subject
+        .children_named(ASSERTION_NS, "EncryptedID")
+        .next()
+        .is_some()
+    {
+        return reject(
+            Reason::Unsupported,
+            "EncryptedID is not supported yet (XML Encryption)",
+        );
+    }
+    let name_id = match subject.unique_child(ASSERTION_NS, "NameID") {
+        Ok(Some(n)) => {
+            if n.has_element_children() {
+                return malformed("NameID has child elements");
+            }
+            Some(n.text())
+        }
+        Ok(None) => None,
+        Err(()) => return malformed("Subject has several NameID elements"),
+    };
+    let scd_noa = check_bearer(subject, provider, ctx, response_irt)?;
+
+    // Audience: every AudienceRestriction must name one of ours, and there
+    // must be at least one (SAML profiles 4.1.4.2; strict choice, see report).
+    let restrictions: Vec<&Element> = conditions
+        .map(|c| {
+            c.children_named(ASSERTION_NS, "AudienceRestriction")
+                .collect()
+        })
+        .unwrap_or_default();
+    if restrictions.is_empty() {
+        return reject(
+            Reason::AudienceMismatch,
+            "the Assertion has no AudienceRestriction",
+        );
+    }
+    for r in restrictions {
+        let ok = r.children_named(ASSERTION_NS, "Audience").any(|a| {
+            let t = a.text();
+            let t = trim_xml_ws(&t);
+            provider.settings.audiences.iter().any(|x| x == t)
+        });
+        if !ok {
+            return reject(
+                Reason::AudienceMismatch,
+                "an AudienceRestriction names none of the provider's audiences",
+            );
+        }
+    }
+
+    // Expiry: the earliest NotOnOrAfter; a bounded default when none exists.
+    let expires_at = match (cond_noa, scd_noa) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => {
+            let e = assertion_ii.saturating_add(DEFAULT_LIFETIME_SECS);
+            if now.saturating_sub(skew) >= e {
+                return reject(
+                    Reason::Expired,
+                    "the Assertion has no NotOnOrAfter and its IssueInstant is older than the default lifetime",
+                );
+            }
+            e
+        }
+    };
+
+    let attrs = attributes::collect(assertion);
+    let mapped = attributes::map(provider, &attrs, name_id.as_deref());
+    let subject_value = match mapped.subject {
+        Some(s) if !s.trim().is_empty() => s,
+        _ => {
+            return reject(
+                Reason::MissingClaim,
+                "the subject (NameID or mapped attribute) is missing or empty",
+            )
+        }
+    };
+    let token_id = assertion.attr("ID").unwrap_or_default().to_string();
+
+    Ok(Identity {
+        provider: provider.settings.name.clone(),
+        subject: subject_value,
+        email: mapped.email,
+        name: mapped.name,
+        given_name: mapped.given_name,
+        family_name: mapped.family_name,
+        idp_groups: mapped.groups,
+        groups_complete: mapped.groups_complete,
+        attributes: mapped.attributes,
+        token_id,
+        expires_at,
+        issued_at: Some(assertion_ii),
+    })
+}
+
+/// At least one bearer SubjectConfirmation must pass every check; the
+/// failure of the first one is reported when none does. Returns the
+/// NotOnOrAfter of the one that passed.
+fn check_bearer(
+    subject: &Element,
+    provider: &Provider,
+    ctx: &Context,
+    response_irt: Option<&str>,
+) -> Result<Option<i64>, Rejection> {
+    let mut first_err: Option<Rejection> = None;
+    for sc in subject.children_named(ASSERTION_NS, "SubjectConfirmation") {
+        if sc.attr("Method") != Some(BEARER) {
+            continue;
+        }
+        match check_one_bearer(sc, provider, ctx, response_irt) {
+            Ok(noa) => return Ok(noa),
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        Rejection::new(
+            Reason::RecipientMismatch,
+            "the Subject has no bearer SubjectConfirmation",
+        )
+    }))
+}
+
+fn check_one_bearer(
+    sc: &Element,
+    provider: &Provider,
+    ctx: &Context,
+    response_irt: Option<&str>,
+) -> Result<Option<i64>, Rejection> {
+    let scd = match sc.unique_child(ASSERTION_NS, "SubjectConfirmationData") {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return reject(
+                Reason::RecipientMismatch,
+                "bearer SubjectConfirmation has no SubjectConfirmationData (no Recipient)",
+            )
+        }
+        Err(()) => return malformed("several SubjectConfirmationData elements"),
+    };
+    match scd.attr("Recipient") {
+        Some(r) if provider.settings.acs_urls.iter().any(|u| u == r) => {}
+        Some(r) => {
+            return reject(
+                Reason::RecipientMismatch,
+                format!(
+                    "SubjectConfirmationData Recipient '{}' is not in acs_urls",
+                    excerpt(r)
+                ),
+            )
+        }
+        None => {
+            return reject(
+                Reason::RecipientMismatch,
+                "SubjectConfirmationData has no Recipient",
+            )
+        }
+    }
+    let nb = instant(scd, "NotBefore", "SubjectConfirmationData")?;
+    let noa = instant(scd, "NotOnOrAfter", "SubjectConfirmationData")?;
+    check_window(
+        ctx.now,
+        provider.settings.clock_skew,
+        nb,
+        noa,
+        "SubjectConfirmationData",
+    )?;
+    let scd_irt = scd.attr("InResponseTo");
+    match (&ctx.request_id, scd_irt) {
+        (Some(rid), Some(got)) if got != rid => {
+            return reject(
+                Reason::RequestMismatch,
+                "SubjectConfirmationData InResponseTo does not match the request id",
+            )
+        }
+        // A standalone Assertion has no Response InResponseTo to vouch for it.
+        (Some(_), None) if response_irt.is_none() => {
+            return reject(
+                Reason::RequestMismatch,
+                "a request id was given but the Assertion answers no request",
+            )
+        }
+        _ => {}
+    }
+    if let (Some(a), Some(b)) = (response_irt, scd_irt) {
+        if a != b {
+            return reject(
+                Reason::RequestMismatch,
+                "Response and SubjectConfirmationData InResponseTo differ",
+            );
+        }
+    }
+    Ok(noa)
+}

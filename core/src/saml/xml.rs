@@ -1,0 +1,650 @@
+//! A strict, small XML reader for SAML messages.
+//!
+//! quick-xml tokenizes; everything a verifier must get right on top of that is
+//! done here, in one place: line-end and attribute-value normalization (what
+//! canonicalization relies on), entity handling (the five predefined entities
+//! and character references only; a DOCTYPE is refused outright, so no entity
+//! can ever be declared), namespace resolution, ID uniqueness, one root
+//! element, and size / depth / width limits. The result is a small owned tree
+//! that canonicalization and the verifier walk by reference: nothing is ever
+//! looked up again by ID or path.
+
+use std::collections::HashSet;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::error::{excerpt, reject, Reason, Rejection};
+
+/// The largest document accepted (the token limit, re-checked after base64).
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// Element nesting limit. Real SAML Responses nest about 8 deep.
+pub const MAX_DEPTH: usize = 48;
+/// Attributes (namespace declarations included) on one element.
+pub const MAX_ATTRIBUTES: usize = 64;
+
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// A namespace declaration written on an element (`xmlns` or `xmlns:p`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsDecl {
+    /// `None` for the default namespace.
+    pub prefix: Option<String>,
+    /// Empty only for `xmlns=""` (undeclaring the default namespace).
+    pub uri: String,
+}
+
+/// An attribute that is not a namespace declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    pub prefix: Option<String>,
+    pub local: String,
+    /// Namespace URI; `None` for unprefixed attributes.
+    pub ns: Option<String>,
+    /// The normalized value (XML 1.0 section 3.3.3), references resolved.
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Element(Element),
+    /// Character data, CDATA sections included, references resolved.
+    Text(String),
+    Comment(String),
+    Pi {
+        target: String,
+        data: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub prefix: Option<String>,
+    pub local: String,
+    /// Namespace URI; `None` when the element is in no namespace.
+    pub ns: Option<String>,
+    pub ns_decls: Vec<NsDecl>,
+    pub attrs: Vec<Attr>,
+    pub children: Vec<Node>,
+}
+
+/// A parsed document: one root element (what surrounds it is dropped: only
+/// whitespace, comments and processing instructions may surround it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub root: Element,
+}
+
+impl Element {
+    /// Whether this element has the namespace URI and local name given.
+    pub fn is(&self, ns: &str, local: &str) -> bool {
+        self.local == local && self.ns.as_deref() == Some(ns)
+    }
+
+    /// The value of an unprefixed attribute (SAML and XML-DSig attributes are
+    /// all unqualified).
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.ns.is_none() && a.local == local)
+            .map(|a| a.value.as_str())
+    }
+
+    pub fn child_elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// Child elements with this namespace and local name.
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        local: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.child_elements().filter(move |e| e.is(ns, local))
+    }
+
+    /// The only child element with this name: `Ok(None)` when absent,
+    /// `Err(())` when there are several.
+    pub fn unique_child(&self, ns: &str, local: &str) -> Result<Option<&Element>, ()> {
+        let mut it = self.child_elements().filter(|e| e.is(ns, local));
+        let first = it.next();
+        if it.next().is_some() {
+            return Err(());
+        }
+        Ok(first)
+    }
+
+    /// The element's text: every text and CDATA child concatenated, comments
+    /// and processing instructions skipped (never a truncation at a comment).
+    /// Child elements are not descended into: callers that need pure text
+    /// check [`Element::has_element_children`].
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for n in &self.children {
+            if let Node::Text(t) = n {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+
+    pub fn has_element_children(&self) -> bool {
+        self.children.iter().any(|n| matches!(n, Node::Element(_)))
+    }
+
+    /// The qualified name as written (`prefix:local` or `local`).
+    pub fn qname(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}:{}", self.local),
+            None => self.local.clone(),
+        }
+    }
+
+    /// Every element of this subtree, this one included, in document order.
+    pub fn descendants(&self) -> Vec<&Element> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            out.push(e);
+            // Reverse so the stack pops children in document order.
+            let kids: Vec<&Element> = e.child_elements().collect();
+            for k in kids.into_iter().rev() {
+                stack.push(k);
+            }
+        }
+        out
+    }
+
+    /// The chain of elements from `self` down to `target` (both included),
+    /// found by identity, or `None` when `target` is not in this subtree.
+    pub fn path_to<'a>(&'a self, target: &Element) -> Option<Vec<&'a Element>> {
+        if std::ptr::eq(self, target) {
+            return Some(vec![self]);
+        }
+        for c in self.child_elements() {
+            if let Some(mut rest) = c.path_to(target) {
+                rest.insert(0, self);
+                return Some(rest);
+            }
+        }
+        None
+    }
+}
+
+fn malformed<T>(detail: impl Into<String>) -> Result<T, Rejection> {
+    reject(Reason::Malformed, detail)
+}
+
+/// Parses a document from raw bytes (must be UTF-8; a UTF-8 BOM is allowed).
+pub fn parse_bytes(input: &[u8]) -> Result<Document, Rejection> {
+    if input.len() > MAX_DOCUMENT_BYTES {
+        return malformed(format!(
+            "XML document is {} bytes, over the 1 MiB limit",
+            input.len()
+        ));
+    }
+    match std::str::from_utf8(input) {
+        Ok(s) => parse(s),
+        Err(_) => malformed("XML document is not valid UTF-8"),
+    }
+}
+
+/// Parses a document from text.
+pub fn parse(input: &str) -> Result<Document, Rejection> {
+    if input.len() > MAX_DOCUMENT_BYTES {
+        return malformed(format!(
+            "XML document is {} bytes, over the 1 MiB limit",
+            input.len()
+        ));
+    }
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
+    check_chars(input)?;
+    let normalized = normalize_line_ends(input);
+    Parser::default().run(&normalized)
+}
+
+/// XML 1.0 `Char`: refuse control characters and the two non-characters
+/// (surrogates cannot occur in a `str`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn check_chars(s: &str) -> Result<(), Rejection> {
+    match s.chars().find(|&c| !is_xml_char(c)) {
+        Some(c) => malformed(format!(
+            "character U+{:04X} is not allowed in XML",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// XML 1.0 section 2.11: CRLF and lone CR become LF before parsing.
+fn normalize_line_ends(s: &str) -> String {
+    if !s.contains('\r') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            if chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One of the five predefined entities, or a character reference (`#N`,
+/// `#xH`) to a legal XML character. Anything else is refused: no DTD can
+/// declare more.
+fn resolve_reference(name: &str) -> Result<char, Rejection> {
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => {
+            let Some(num) = name.strip_prefix('#') else {
+                return malformed(format!(
+                    "entity reference '&{};' is not one of the predefined entities",
+                    excerpt(name)
+                ));
+            };
+            let (digits, radix) = match num.strip_prefix('x') {
+                Some(h) => (h, 16),
+                None => (num, 10),
+            };
+            if digits.is_empty() || digits.len() > 8 || !digits.chars().all(|c| c.is_digit(radix)) {
+                return malformed(format!("bad character reference '&{};'", excerpt(name)));
+            }
+            let code = u32::from_str_radix(digits, radix).ok();
+            match code.and_then(char::from_u32) {
+                Some(c) if is_xml_char(c) => c,
+                _ => {
+                    return malformed(format!(
+                        "character reference '&{};' is not a legal XML character",
+                        excerpt(name)
+                    ))
+                }
+            }
+        }
+    };
+    Ok(c)
+}
+
+/// Attribute-value normalization for CDATA attributes (XML 1.0 3.3.3):
+/// literal whitespace characters become spaces, references are resolved
+/// (a character reference to whitespace is kept as that character).
+fn normalize_attr_value(raw: &str) -> Result<String, Rejection> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(pos) = rest.find(['&', '<', '\t', '\n', '\r']) {
+        let (before, tail) = rest.split_at(pos);
+        out.push_str(before);
+        let mut tail_chars = tail.chars();
+        match tail_chars.next() {
+            Some('&') => {
+                let after = tail_chars.as_str();
+                let Some(end) = after.find(';') else {
+                    return malformed("unterminated reference in an attribute value");
+                };
+                let (name, after_name) = after.split_at(end);
+                out.push(resolve_reference(name)?);
+                rest = after_name.get(1..).unwrap_or("");
+            }
+            Some('<') => return malformed("'<' in an attribute value"),
+            Some(_) => {
+                out.push(' ');
+                rest = tail_chars.as_str();
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// NCName check, close enough for refusing garbage: no empty parts, no
+/// characters that XML names cannot hold.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let name_start = |c: char| c.is_alphabetic() || c == '_' || (c as u32) > 0x7F;
+    name_start(first) && chars.all(|c| name_start(c) || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// Splits `p:l` / `l`, checking both parts.
+fn split_qname(q: &str) -> Result<(Option<&str>, &str), Rejection> {
+    let (prefix, local) = match q.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, q),
+    };
+    if !is_ncname(local) || prefix.is_some_and(|p| !is_ncname(p)) {
+        return malformed(format!("'{}' is not a valid XML name", excerpt(q)));
+    }
+    Ok((prefix, local))
+}
+
+#[derive(Default)]
+struct Parser {
+    /// Elements being built, outermost first.
+    open: Vec<Element>,
+    /// Namespace scopes parallel to `open`: (prefix, uri) declared there.
+    scopes: Vec<Vec<(Option<String>, String)>>,
+    root: Option<Element>,
+    ids: HashSet<String>,
+    seen_event: bool,
+}
+
+impl Parser {
+    fn run(mut self, input: &str) -> Result<Document, Rejection> {
+        let mut reader = Reader::from_str(input);
+        {
+            let cfg = reader.config_mut();
+            cfg.check_end_names = true;
+            cfg.check_comments = true;
+            cfg.expand_empty_elements = false;
+            cfg.trim_text(false);
+        }
+        loop {
+            let ev = match reader.read_event() {
+                Ok(ev) => ev,
+                Err(e) => {
+                    return malformed(format!(
+                        "XML syntax error at byte {}: {}",
+                        reader.buffer_position(),
+                        excerpt(&e.to_string())
+                    ))
+                }
+            };
+            let first = !self.seen_event;
+            self.seen_event = true;
+            match ev {
+                Event::Decl(d) => {
+                    if !first {
+                        return malformed("XML declaration not at the start of the document");
+                    }
+                    match d.version() {
+                        Ok(v) if v == "1.0" => {}
+                        _ => return malformed("only XML version 1.0 is accepted"),
+                    }
+                    if let Some(enc) = d.encoding() {
+                        match enc {
+                            Ok(e) if e.eq_ignore_ascii_case("utf-8") => {}
+                            _ => return malformed("only UTF-8 encoded XML is accepted"),
+                        }
+                    }
+                }
+                Event::DocType(_) => {
+                    return malformed("DOCTYPE is not allowed (no DTDs, no entity declarations)")
+                }
+                Event::Start(s) => {
+                    let el = self.start(&s)?;
+                    self.open.push(el);
+                }
+                Event::Empty(s) => {
+                    let el = self.start(&s)?;
+                    self.scopes.pop();
+                    self.close(el)?;
+                }
+                Event::End(_) => {
+                    // quick-xml checked that the name matches the start tag.
+                    let Some(el) = self.open.pop() else {
+                        return malformed("end tag without a start tag");
+                    };
+                    self.scopes.pop();
+                    self.close(el)?;
+                }
+                Event::Text(t) => {
+                    let raw: &str = &t;
+                    self.text(raw)?;
+                }
+                Event::CData(c) => {
+                    let raw: &str = &c;
+                    if self.open.is_empty() {
+                        return malformed("CDATA outside the root element");
+                    }
+                    self.push_text(raw);
+                }
+                Event::GeneralRef(r) => {
+                    let name: &str = &r;
+                    if self.open.is_empty() {
+                        return malformed("reference outside the root element");
+                    }
+                    let c = resolve_reference(name)?;
+                    let mut buf = [0u8; 4];
+                    self.push_text(c.encode_utf8(&mut buf));
+                }
+                Event::Comment(c) => {
+                    let raw: &str = &c;
+                    if let Some(parent) = self.open.last_mut() {
+                        parent.children.push(Node::Comment(raw.to_string()));
+                    }
+                }
+                Event::PI(p) => {
+                    let target = p.target().to_string();
+                    if target.eq_ignore_ascii_case("xml") || !is_ncname(&target) {
+                        return malformed("bad processing instruction target");
+                    }
+                    let data = p
+                        .content()
+                        .trim_start_matches([' ', '\t', '\n'])
+                        .to_string();
+                    if let Some(parent) = self.open.last_mut() {
+                        parent.children.push(Node::Pi { target, data });
+                    }
+                }
+                Event::Eof => break,
+            }
+        }
+        if !self.open.is_empty() {
+            return malformed("document ends inside an element");
+        }
+        match self.root {
+            Some(root) => Ok(Document { root }),
+            None => malformed("document has no root element"),
+        }
+    }
+
+    fn text(&mut self, raw: &str) -> Result<(), Rejection> {
+        if raw.contains('&') || raw.contains('<') {
+            return malformed("stray markup character in text");
+        }
+        if raw.contains("]]>") {
+            return malformed("']]>' in text");
+        }
+        if self.open.is_empty() {
+            if raw.chars().all(|c| matches!(c, ' ' | '\t' | '\n')) {
+                return Ok(());
+            }
+            return malformed("text outside the root element");
+        }
+        self.push_text(raw);
+        Ok(())
+    }
+
+    /// Appends text, merging with a preceding text node (text, CDATA and
+    /// references form one XPath text node).
+    fn push_text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        let Some(parent) = self.open.last_mut() else {
+            return;
+        };
+        if let Some(Node::Text(prev)) = parent.children.last_mut() {
+            prev.push_str(s);
+        } else {
+            parent.children.push(Node::Text(s.to_string()));
+        }
+    }
+
+    fn close(&mut self, el: Element) -> Result<(), Rejection> {
+        match self.open.last_mut() {
+            Some(parent) => parent.children.push(Node::Element(el)),
+            None => {
+                if self.root.is_some() {
+                    return malformed("more than one root element");
+                }
+                self.root = Some(el);
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, prefix: Option<&str>) -> Option<&str> {
+        if prefix == Some("xml") {
+            return Some(XML_NS);
+        }
+        for scope in self.scopes.iter().rev() {
+            for (p, uri) in scope.iter().rev() {
+                if p.as_deref() == prefix {
+                    return Some(uri.as_str());
+                }
+            }
+        }
+        None
+    }
+
+    /// Builds an element from a start tag and pushes its namespace scope.
+    fn start(&mut self, s: &BytesStart) -> Result<Element, Rejection> {
+        if self.root.is_some() {
+            return malformed("more than one root element");
+        }
+        if self.open.len() >= MAX_DEPTH {
+            return malformed(format!("elements nested deeper than {MAX_DEPTH}"));
+        }
+        let qname = s.name().0;
+        let (prefix, local) = split_qname(qname)?;
+
+        let mut decls: Vec<NsDecl> = Vec::new();
+        let mut raw_attrs: Vec<(String, String)> = Vec::new();
+        let mut attrs_iter = s.attributes();
+        attrs_iter.with_checks(true);
+        for (count, a) in attrs_iter.enumerate() {
+            if count >= MAX_ATTRIBUTES {
+                return malformed(format!(
+                    "more than {MAX_ATTRIBUTES} attributes on one element"
+                ));
+            }
+            let a = match a {
+                Ok(a) => a,
+                Err(e) => return malformed(format!("bad attribute: {}", excerpt(&e.to_string()))),
+            };
+            let key = a.key.0.to_string();
+            let value = normalize_attr_value(&a.value)?;
+            if key == "xmlns" {
+                if value == XML_NS || value == XMLNS_NS {
+                    return malformed("the default namespace cannot be the xml or xmlns namespace");
+                }
+                decls.push(NsDecl {
+                    prefix: None,
+                    uri: value,
+                });
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                if !is_ncname(p) {
+                    return malformed("bad namespace prefix");
+                }
+                if p == "xmlns" {
+                    return malformed("the xmlns prefix cannot be declared");
+                }
+                if p == "xml" {
+                    if value != XML_NS {
+                        return malformed("the xml prefix cannot be rebound");
+                    }
+                    // Declaring xml to its fixed URI is allowed and changes nothing.
+                    continue;
+                }
+                if value.is_empty() {
+                    return malformed("a prefix cannot be undeclared in XML 1.0 namespaces");
+                }
+                if value == XML_NS || value == XMLNS_NS {
+                    return malformed("only the xml prefix may be bound to the xml namespace");
+                }
+                decls.push(NsDecl {
+                    prefix: Some(p.to_string()),
+                    uri: value,
+                });
+            } else {
+                raw_attrs.push((key, value));
+            }
+        }
+
+        self.scopes.push(
+            decls
+                .iter()
+                .map(|d| (d.prefix.clone(), d.uri.clone()))
+                .collect(),
+        );
+
+        let ns = match prefix {
+            Some("xmlns") => return malformed("element names cannot use the xmlns prefix"),
+            Some(p) => match self.lookup(Some(p)) {
+                Some(u) => Some(u.to_string()),
+                None => {
+                    return malformed(format!("namespace prefix '{}' is not declared", excerpt(p)))
+                }
+            },
+            None => match self.lookup(None) {
+                Some("") | None => None,
+                Some(u) => Some(u.to_string()),
+            },
+        };
+
+        let mut attrs: Vec<Attr> = Vec::with_capacity(raw_attrs.len());
+        for (key, value) in raw_attrs {
+            let (ap, al) = split_qname(&key)?;
+            let ans = match ap {
+                Some("xmlns") => return malformed("attribute names cannot use the xmlns prefix"),
+                Some(p) => match self.lookup(Some(p)) {
+                    Some(u) => Some(u.to_string()),
+                    None => {
+                        return malformed(format!(
+                            "namespace prefix '{}' is not declared",
+                            excerpt(p)
+                        ))
+                    }
+                },
+                None => None,
+            };
+            if attrs.iter().any(|x| x.local == al && x.ns == ans) {
+                return malformed("the same attribute appears twice (by namespace and name)");
+            }
+            let is_id = match (&ans, al) {
+                (None, "ID") | (None, "Id") => true,
+                (Some(n), "id") => n == XML_NS,
+                _ => false,
+            };
+            if is_id && !self.ids.insert(value.clone()) {
+                return malformed(format!("duplicate ID '{}'", excerpt(&value)));
+            }
+            attrs.push(Attr {
+                prefix: ap.map(str::to_string),
+                local: al.to_string(),
+                ns: ans,
+                value,
+            });
+        }
+
+        Ok(Element {
+            prefix: prefix.map(str::to_string),
+            local: local.to_string(),
+            ns,
+            ns_decls: decls,
+            attrs,
+            children: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,128 @@
+-- Runs after every function exists: the verify wrapper, validation and
+-- cache-invalidation triggers, row-level security and privileges.
+
+-------------------------------------------------------------------------------
+-- jit.verify: dry run of a login
+-------------------------------------------------------------------------------
+
+create function jit.verify(token text, request_id text default null, at timestamptz default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_identity jsonb;
+begin
+    -- Judging a token as of another instant is forensic work: admins only
+    -- (superuser, or UPDATE on jit.providers).
+    if at is not null
+       and not (select rolsuper from pg_roles where rolname = session_user)
+       and not has_table_privilege(session_user, 'jit.providers', 'UPDATE') then
+        raise exception 'jit.verify(..., at => ...) needs superuser or UPDATE on jit.providers'
+            using errcode = '42501';
+    end if;
+    v_identity := jit._verify(token, request_id, extract(epoch from at)::double precision);
+    return v_identity || jsonb_build_object(
+        'groups', to_jsonb(array(
+            select distinct g.app_group from jit.group_map g
+            where g.provider = v_identity ->> 'provider'
+              and (g.idp_group = '*'
+                   or g.idp_group in (select jsonb_array_elements_text(v_identity -> 'idp_groups')))
+            order by 1)),
+        'expires_at', to_jsonb(to_timestamp((v_identity ->> 'expires_at')::double precision)));
+end
+$$;
+
+-------------------------------------------------------------------------------
+-- Configuration triggers: validate on write, then invalidate caches
+-------------------------------------------------------------------------------
+
+create function jit._providers_validate() returns trigger
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    perform jit._validate_provider(jit._provider_config(new));
+    if new.on_login is not null
+       and (select array[prorettype <> 0, pronargs = 2, proargtypes[0] = 'uuid'::regtype,
+                         proargtypes[1] = 'jsonb'::regtype] <> array[true, true, true, true]
+            from pg_proc where oid = new.on_login) then
+        raise exception 'jit.providers row ''%'': on_login % must take (uuid, jsonb)',
+            new.name, new.on_login using errcode = '22023';
+    end if;
+    return new;
+end
+$$;
+
+create trigger providers_validate
+before insert or update on jit.providers
+for each row execute function jit._providers_validate();
+
+-- A claim_map row is checked in the context of its provider's whole map.
+create function jit._claim_map_validate() returns trigger
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    perform jit._validate_provider(jit._provider_config(p))
+    from jit.providers p where p.name = new.provider;
+    return new;
+end
+$$;
+
+create constraint trigger claim_map_validate
+after insert or update on jit.claim_map
+deferrable initially immediate
+for each row execute function jit._claim_map_validate();
+
+create function jit._config_changed_trigger() returns trigger
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    perform jit._config_changed('jit.providers'::regclass);
+    return null;
+end
+$$;
+
+create trigger providers_changed
+after insert or update or delete or truncate on jit.providers
+for each statement execute function jit._config_changed_trigger();
+
+create trigger claim_map_changed
+after insert or update or delete or truncate on jit.claim_map
+for each statement execute function jit._config_changed_trigger();
+
+-------------------------------------------------------------------------------
+-- Row-level security: a non-admin role sees only its own identity's rows
+-------------------------------------------------------------------------------
+
+alter table jit.users enable row level security;
+alter table jit.memberships enable row level security;
+alter table jit.login_events enable row level security;
+
+create policy own_row on jit.users
+    for select using (id = jit.current_user_id());
+create policy own_memberships on jit.memberships
+    for select using (user_id = jit.current_user_id());
+create policy own_events on jit.login_events
+    for select using (user_id = jit.current_user_id());
+
+-------------------------------------------------------------------------------
+-- Privileges
+-------------------------------------------------------------------------------
+
+alter function @extschema@.jit_login(text, text)
+    security definer set search_path = pg_catalog, jit, pg_temp;
+
+revoke all on all tables in schema jit from public;
+revoke all on all functions in schema jit from public;
+revoke all on function @extschema@.jit_login(text, text) from public;
+
+grant usage on schema jit to public;
+grant execute on function @extschema@.jit_login(text, text) to public;
+grant execute on function jit.current_user_id() to public;
+grant execute on function jit.current_groups() to public;
+grant select on jit.users, jit.memberships, jit.groups to public;

@@ -1,0 +1,160 @@
+-- jit_provision: tables, types and the write path of a login.
+--
+-- Everything lives in schema "jit" except jit_login(), which is created in
+-- the extension's own schema so that applications can call it unqualified.
+
+create schema jit;
+comment on schema jit is 'jit_provision: identity providers, provisioned users, groups and audit';
+
+-------------------------------------------------------------------------------
+-- Configuration (DBA-managed)
+-------------------------------------------------------------------------------
+
+create table jit.providers (
+    name          text primary key check (name <> ''),
+    protocol      text not null check (protocol in ('oidc', 'saml')),
+    issuer        text unique not null,
+    audiences     text[] not null,
+    jwks          jsonb,
+    certificates  text[],
+    acs_urls      text[],
+    algorithms    text[],
+    saml_signed   text not null default 'either'
+                  check (saml_signed in ('response', 'assertion', 'either', 'both')),
+    clock_skew    interval not null default '2 minutes',
+    max_age       interval,
+    email_domains text[],
+    seat_limit    integer check (seat_limit >= 0),
+    sync_groups   boolean not null default true,
+    stale_after   interval,
+    delete_after  interval,
+    enabled       boolean not null default true,
+    on_login      regprocedure
+);
+comment on table jit.providers is 'One row per identity provider; validated when written';
+comment on column jit.providers.algorithms is
+    'Allow-list; null means RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA and SAML rsa-sha256/384/512, ecdsa-sha256/384, sha256/384/512';
+
+create table jit.claim_map (
+    provider text not null references jit.providers (name) on update cascade on delete cascade,
+    field    text not null check (
+                 field in ('subject', 'email', 'name', 'given_name', 'family_name', 'groups')
+                 or field ~ '^attributes\.[^.]+$'),
+    source   text not null check (source <> ''),
+    primary key (provider, field)
+);
+comment on table jit.claim_map is 'Where each user field comes from: an OIDC claim (or dotted path), a SAML attribute Name/FriendlyName, or NameID';
+
+create table jit.group_map (
+    provider  text not null references jit.providers (name) on update cascade on delete cascade,
+    idp_group text not null,
+    app_group text not null check (app_group <> ''),
+    primary key (provider, idp_group, app_group)
+);
+comment on table jit.group_map is 'IdP group to application group; idp_group ''*'' grants to every user of the provider';
+
+-------------------------------------------------------------------------------
+-- Data
+-------------------------------------------------------------------------------
+
+create table jit.users (
+    id            uuid primary key default gen_random_uuid(),
+    provider      text not null references jit.providers (name) on update cascade,
+    subject       text not null,
+    email         text,
+    name          text,
+    given_name    text,
+    family_name   text,
+    attributes    jsonb not null default '{}',
+    created_at    timestamptz not null default now(),
+    updated_at    timestamptz not null default now(),
+    last_login_at timestamptz,
+    login_count   bigint not null default 0,
+    disabled_at   timestamptz,
+    blocked       boolean not null default false,
+    unique (provider, subject)
+);
+comment on table jit.users is 'Provisioned users, keyed by (provider, subject); never merged by email';
+
+create table jit.groups (
+    name       text primary key,
+    created_at timestamptz not null default now()
+);
+
+create table jit.memberships (
+    user_id    uuid not null references jit.users (id) on delete cascade,
+    group_name text not null references jit.groups (name) on update cascade,
+    source     text references jit.providers (name) on update cascade on delete set null,
+    granted_at timestamptz not null default now(),
+    primary key (user_id, group_name)
+);
+comment on column jit.memberships.source is 'The provider that granted it; null for a grant made by hand (never removed by sync)';
+
+create table jit.login_events (
+    id        bigint generated always as identity primary key,
+    at        timestamptz not null default now(),
+    provider  text not null,
+    subject   text,
+    user_id   uuid,
+    outcome   text not null check (outcome in ('created', 'updated', 'rejected')),
+    reason    text,
+    token_id  text
+);
+create index on jit.login_events (user_id);
+
+create table jit.seen_tokens (
+    provider   text not null,
+    token_id   text not null,
+    expires_at timestamptz not null,
+    primary key (provider, token_id)
+);
+create index on jit.seen_tokens (expires_at);
+
+create type jit.login_result as (
+    user_id uuid,
+    created boolean,
+    groups  text[]
+);
+
+select pg_catalog.pg_extension_config_dump('jit.providers', '');
+select pg_catalog.pg_extension_config_dump('jit.claim_map', '');
+select pg_catalog.pg_extension_config_dump('jit.group_map', '');
+select pg_catalog.pg_extension_config_dump('jit.users', '');
+select pg_catalog.pg_extension_config_dump('jit.groups', '');
+select pg_catalog.pg_extension_config_dump('jit.memberships', '');
+select pg_catalog.pg_extension_config_dump('jit.login_events', '');
+select pg_catalog.pg_extension_config_dump('jit.seen_tokens', '');
+
+-------------------------------------------------------------------------------
+-- Helpers shared by the Rust shell and the triggers
+-------------------------------------------------------------------------------
+
+-- The provider row as the verifier reads it: intervals as seconds, so the
+-- Rust side never parses interval text.
+create function jit._provider_config(p jit.providers) returns jsonb
+language sql stable
+set search_path = pg_catalog, jit, pg_temp
+as $$
+    select pg_catalog.to_jsonb(p)
+        || pg_catalog.jsonb_build_object(
+               'clock_skew_s', pg_catalog.extract(epoch from p.clock_skew),
+               'max_age_s', pg_catalog.extract(epoch from p.max_age),
+               'claim_map', coalesce((
+                   select pg_catalog.jsonb_object_agg(m.field, m.source)
+                   from jit.claim_map m
+                   where m.provider = p.name), '{}'))
+$$;
+
+-- Raises a token rejection: a server-log line first (it survives the
+-- caller's rollback), then SQLSTATE 28000 with the reason code up front.
+create function jit._reject(p_provider text, p_reason text, p_detail text, p_token_id text)
+returns void
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    raise log 'jit_provision: login rejected provider=% reason=% token_id=% detail=%',
+        coalesce(p_provider, '-'), p_reason, coalesce(p_token_id, '-'), p_detail;
+    raise exception '%: %', p_reason, p_detail using errcode = '28000';
+end
+$$;

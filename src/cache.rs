@@ -1,0 +1,85 @@
+//! Per-backend cache of verifier-ready providers, keyed by issuer.
+//!
+//! Parsing a JWKS or a certificate is the expensive part of a login, so it
+//! happens once per backend. Writes to `jit.providers` and `jit.claim_map`
+//! fire a trigger that queues a relcache invalidation of `jit.providers`;
+//! Postgres delivers it to every backend at its next transaction start (and
+//! to the writing backend at its next command), where the callback below
+//! drops the cache. No SQL runs on a cache hit.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use jit_provision_core::Provider;
+use pgrx::prelude::*;
+
+thread_local! {
+    static PROVIDERS: RefCell<HashMap<String, Rc<Provider>>> = RefCell::new(HashMap::new());
+    /// OID of jit.providers, learned at the first load; invalidations of other
+    /// relations leave the cache alone.
+    static PROVIDERS_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    // Runs inside invalidation processing: only plain memory work here.
+    let ours = PROVIDERS_OID.with(|o| o.get());
+    if relid == pg_sys::InvalidOid || relid == ours {
+        PROVIDERS.with(|p| {
+            if let Ok(mut map) = p.try_borrow_mut() {
+                map.clear();
+            }
+        });
+    }
+}
+
+fn ensure_callback() {
+    if !CALLBACK_REGISTERED.with(|c| c.replace(true)) {
+        // Registered once per backend; Postgres keeps it for the backend's life.
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(
+                Some(on_relcache_invalidation),
+                pg_sys::Datum::from(0usize),
+            );
+        }
+    }
+}
+
+/// The provider whose issuer is `issuer`, loaded and parsed on first use.
+/// `None` when no provider has that issuer.
+pub fn provider_for_issuer(issuer: &str) -> Option<Rc<Provider>> {
+    ensure_callback();
+    if let Some(p) = PROVIDERS.with(|p| p.borrow().get(issuer).cloned()) {
+        return Some(p);
+    }
+    let row = Spi::get_two_with_args::<pgrx::JsonB, pg_sys::Oid>(
+        "select jit._provider_config(p), 'jit.providers'::regclass::oid \
+         from jit.providers p where p.issuer = $1",
+        &[issuer.into()],
+    );
+    let (config, oid) = match row {
+        Ok((Some(config), Some(oid))) => (config, oid),
+        Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => return None,
+        Err(e) => error!("jit_provision: cannot read jit.providers: {e}"),
+    };
+    PROVIDERS_OID.with(|o| o.set(oid));
+    let provider = match crate::config::provider_from_json(&config.0) {
+        Ok(p) => Rc::new(p),
+        // Rows are validated when written, so this means the row predates a
+        // stricter check; refuse loudly rather than verify with half a config.
+        Err(e) => error!("jit_provision: provider for issuer '{issuer}' is not usable: {e}"),
+    };
+    PROVIDERS.with(|p| {
+        p.borrow_mut()
+            .insert(issuer.to_string(), Rc::clone(&provider))
+    });
+    Some(provider)
+}
+
+/// Trigger body: tells every backend that provider configuration changed.
+#[pg_extern(schema = "jit", name = "_config_changed")]
+fn config_changed(relid: pg_sys::Oid) {
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+}

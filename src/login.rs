@@ -1,0 +1,100 @@
+//! `jit_login` and `jit._verify`: the front door.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection};
+use pgrx::prelude::*;
+
+use crate::{cache, identity, reject};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses, finds the provider, verifies. Every failure raises 28000.
+fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Identity {
+    let token = token.unwrap_or("");
+    let parsed = match verifier::parse(token) {
+        Ok(t) => t,
+        Err(r) => reject::raise(None, &verifier::fingerprint(token), &r),
+    };
+    let Some(issuer) = parsed.issuer() else {
+        let r = Rejection::new(Reason::MissingClaim, "token names no issuer");
+        reject::raise(None, &verifier::fingerprint(token), &r)
+    };
+    let Some(provider) = cache::provider_for_issuer(issuer) else {
+        let r = Rejection::new(
+            Reason::UnknownIssuer,
+            format!(
+                "no provider has issuer '{}'",
+                verifier::error::excerpt(issuer)
+            ),
+        );
+        reject::raise(None, &verifier::fingerprint(token), &r)
+    };
+    let ctx = Context {
+        now,
+        request_id: request_id.map(str::to_string),
+    };
+    match verifier::verify(&parsed, &provider, &ctx) {
+        Ok(identity) => identity,
+        Err(r) => reject::raise(
+            Some(&provider.settings.name),
+            &verifier::fingerprint(token),
+            &r,
+        ),
+    }
+}
+
+/// Verifies an OIDC ID token or a SAML Response and provisions its user in
+/// the caller's transaction. See the README for the full contract.
+#[pg_extern(volatile, parallel_unsafe)]
+fn jit_login(
+    token: Option<&str>,
+    request_id: default!(Option<&str>, "NULL"),
+) -> pgrx::composite_type!('static, "jit.login_result") {
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            "jit_login cannot run on a hot standby: it writes the user; call it on the primary (jit.verify works here)"
+        );
+    }
+    let identity = verify_token(token, request_id, unix_now());
+    let payload = pgrx::JsonB(identity.to_json());
+    let row = Spi::get_three_with_args::<pgrx::Uuid, bool, Vec<String>>(
+        "select user_id, created, groups from jit._apply_login($1)",
+        &[payload.into()],
+    );
+    let (user_id, created, groups) = match row {
+        Ok((Some(u), Some(c), g)) => (u, c, g.unwrap_or_default()),
+        Ok(_) => error!("jit_provision: login produced no user"),
+        Err(e) => error!("jit_provision: login failed: {e}"),
+    };
+    identity::establish(user_id, groups.clone());
+
+    let mut result = PgHeapTuple::new_composite_type("jit.login_result")
+        .unwrap_or_else(|e| error!("jit_provision: {e}"));
+    let set = result
+        .set_by_name("user_id", user_id)
+        .and_then(|_| result.set_by_name("created", created))
+        .and_then(|_| result.set_by_name("groups", groups));
+    if let Err(e) = set {
+        error!("jit_provision: cannot build jit.login_result: {e}");
+    }
+    result
+}
+
+/// Verification and mapping only, for `jit.verify`: no writes, no replay
+/// check. `at` (unix seconds) judges the token as of another instant.
+#[pg_extern(schema = "jit", name = "_verify", stable, parallel_restricted)]
+fn verify_only(token: Option<&str>, request_id: Option<&str>, at: Option<f64>) -> pgrx::JsonB {
+    let now = at
+        .filter(|a| a.is_finite())
+        .map(|a| a.floor() as i64)
+        .unwrap_or_else(unix_now);
+    pgrx::JsonB(verify_token(token, request_id, now).to_json())
+}

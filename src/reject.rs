@@ -1,0 +1,26 @@
+//! Turning a core rejection into the SQL error the contract promises.
+
+use jit_provision_core::Rejection;
+use pgrx::prelude::*;
+
+/// Logs the rejection (the line survives the caller's rollback), then raises
+/// SQLSTATE 28000 with the reason code first in the message.
+pub fn raise(provider: Option<&str>, token_id: &str, rejection: &Rejection) -> ! {
+    ereport!(
+        PgLogLevel::LOG,
+        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+        format!(
+            "jit_provision: login rejected provider={} reason={} token_id={} detail={}",
+            provider.unwrap_or("-"),
+            rejection.reason.code(),
+            token_id,
+            rejection.detail
+        )
+    );
+    ereport!(
+        PgLogLevel::ERROR,
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        rejection.to_string()
+    );
+    unreachable!("ereport(ERROR) returns control to Postgres")
+}
