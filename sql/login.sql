@@ -16,6 +16,8 @@ declare
     v_idp_groups  text[] := array(select jsonb_array_elements_text(p_identity -> 'idp_groups'));
     v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
     v_user        jit.users;
+    v_user_id     uuid;
+    v_blocked     boolean;
     v_created     boolean;
     v_grants      text[];
     v_result      jit.login_result;
@@ -76,11 +78,11 @@ begin
             last_login_at = now(),
             login_count = u.login_count + 1,
             disabled_at = null
-    returning u.*, (xmax = 0) into v_user, v_created;
+    returning u.id, u.blocked, (u.xmax = 0) into v_user_id, v_blocked, v_created;
 
     -- A row created by a concurrent first login of the same user may have
     -- been blocked in between; the upsert above waited for it.
-    if v_user.blocked then
+    if v_blocked then
         perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id);
     end if;
 
@@ -93,31 +95,31 @@ begin
 
     insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
     insert into jit.memberships (user_id, group_name, source)
-    select v_user.id, g, v_provider.name from unnest(v_grants) g
+    select v_user_id, g, v_provider.name from unnest(v_grants) g
     on conflict (user_id, group_name) do nothing;
 
     -- Sync removes only what this provider granted, and never on a partial
     -- group list (Entra ID overage): then it only adds.
     if v_provider.sync_groups and v_complete then
         delete from jit.memberships
-        where user_id = v_user.id and source = v_provider.name
+        where user_id = v_user_id and source = v_provider.name
           and group_name <> all (v_grants);
     end if;
 
     -- 6. the application's hook, then the audit row.
     if v_provider.on_login is not null then
         execute format('select %s($1, $2)', v_provider.on_login::regproc)
-            using v_user.id, p_identity;
+            using v_user_id, p_identity;
     end if;
 
     insert into jit.login_events (provider, subject, user_id, outcome, token_id)
-    values (v_provider.name, v_subject, v_user.id,
+    values (v_provider.name, v_subject, v_user_id,
             case when v_created then 'created' else 'updated' end, v_token_id);
 
-    v_result.user_id := v_user.id;
+    v_result.user_id := v_user_id;
     v_result.created := v_created;
     v_result.groups := array(select m.group_name from jit.memberships m
-                             where m.user_id = v_user.id order by 1);
+                             where m.user_id = v_user_id order by 1);
     return v_result;
 end
 $$;

@@ -137,8 +137,8 @@ set search_path = pg_catalog, jit, pg_temp
 as $$
     select pg_catalog.to_jsonb(p)
         || pg_catalog.jsonb_build_object(
-               'clock_skew_s', pg_catalog.extract(epoch from p.clock_skew),
-               'max_age_s', pg_catalog.extract(epoch from p.max_age),
+               'clock_skew_s', extract(epoch from p.clock_skew),
+               'max_age_s', extract(epoch from p.max_age),
                'claim_map', coalesce((
                    select pg_catalog.jsonb_object_agg(m.field, m.source)
                    from jit.claim_map m

@@ -75,8 +75,8 @@ class OidcIdP:
             "iat": now,
             "exp": now + 300,
             "jti": uuid.uuid4().hex,
-            "email": f"{sub}@example.com",
-            "name": sub.title(),
+            "email": f"{sub}@example.com" if sub else None,
+            "name": sub.title() if sub else None,
         }
         c.update(extra)
         return {k: v for k, v in c.items() if v is not None}
