@@ -193,7 +193,7 @@ impl KeySet {
                 Ok(key) => set.keys.push(key),
                 Err(reason) => set.skipped.push(SkippedKey {
                     index,
-                    kid: jwk.get("kid").and_then(Value::as_str).map(|k| excerpt(k)),
+                    kid: jwk.get("kid").and_then(Value::as_str).map(excerpt),
                     reason,
                 }),
             }

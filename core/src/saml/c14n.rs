@@ -11,6 +11,7 @@
 //! Reference `#id`, or SignedInfo), minus at most one element: the Signature
 //! removed by the enveloped-signature transform, identified by address.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::xml::{Element, Node, XML_NS};
@@ -103,14 +104,20 @@ impl Ctx<'_> {
         apex_xml_attrs: Option<&BTreeMap<String, String>>,
         out: &mut String,
     ) {
-        let mut inscope = inscope_parent.clone();
-        apply_decls(&mut inscope, e);
+        // Most elements declare nothing: borrow the parent's map then.
+        let inscope: Cow<'_, NsMap> = if e.ns_decls.is_empty() {
+            Cow::Borrowed(inscope_parent)
+        } else {
+            let mut m = inscope_parent.clone();
+            apply_decls(&mut m, e);
+            Cow::Owned(m)
+        };
 
         // Namespace declarations to emit: prefix ("" = default) -> uri ("" = xmlns="").
         let mut emit: BTreeMap<String, String> = BTreeMap::new();
         match self.method {
             Method::Inclusive => {
-                for (p, u) in &inscope {
+                for (p, u) in inscope.iter() {
                     if rendered.get(p) != Some(u) {
                         emit.insert(p.clone(), u.clone());
                     }
@@ -136,8 +143,9 @@ impl Ctx<'_> {
                         p.clone()
                     };
                     // Listed prefixes follow the inclusive rule: rendered
-                    // when in scope, whether used or not.
-                    if inscope.contains_key(&key) {
+                    // when in scope, whether used or not; a listed
+                    // `#default` that is unbound here may need xmlns="".
+                    if inscope.contains_key(&key) || key.is_empty() {
                         used.push(key);
                     }
                 }
@@ -217,10 +225,13 @@ impl Ctx<'_> {
         }
         out.push('>');
 
-        let mut rendered_here = rendered.clone();
-        for (p, u) in emit {
-            rendered_here.insert(p, u);
-        }
+        let rendered_here: Cow<'_, NsMap> = if emit.is_empty() {
+            Cow::Borrowed(rendered)
+        } else {
+            let mut m = rendered.clone();
+            m.extend(emit);
+            Cow::Owned(m)
+        };
         for child in &e.children {
             match child {
                 Node::Element(c) => {

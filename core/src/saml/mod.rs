@@ -8,6 +8,26 @@
 //! * [`response`]: the Web SSO profile checks and the wrapping defence;
 //! * [`attributes`]: mapping the signed Assertion to an [`Identity`].
 //!
+//! Decisions (strict where the profile allows a choice):
+//! * exactly one Assertion-like element in the whole document, Advice,
+//!   Extensions, ds:Object and EncryptedAssertion included (contract);
+//!   EncryptedAssertion / EncryptedID are `unsupported`;
+//! * every ds:Signature must be a direct child of the root Response or of the
+//!   Assertion, at most one per element, and must verify; a Signature anywhere
+//!   else (Status, Extensions, KeyInfo, Advice...) is `bad_signature`;
+//! * an Assertion without AudienceRestriction is refused (`audience_mismatch`),
+//!   as is one without a bearer SubjectConfirmation whose Recipient is in
+//!   `acs_urls` (`recipient_mismatch`);
+//! * a standalone Assertion must carry its own signature, whatever
+//!   `saml_signed` says; Status / Destination / Response InResponseTo do not
+//!   apply to it, and a given request id must equal its SubjectConfirmationData
+//!   InResponseTo;
+//! * Issuer and Audience text are compared after trimming XML whitespace;
+//!   NameID and attribute values are kept exactly as sent;
+//! * no NotOnOrAfter anywhere: the Assertion is valid for
+//!   [`response::DEFAULT_LIFETIME_SECS`] after its IssueInstant;
+//! * RSA keys of 1024 bits and more are accepted ([`x509::MIN_RSA_BITS`]).
+//!
 //! [`Identity`]: crate::identity::Identity
 
 pub mod attributes;

@@ -155,7 +155,7 @@ pub fn verify(
         let status = match root.unique_child(PROTOCOL_NS, "Status") {
             Ok(Some(s)) => s,
             Ok(None) => return malformed("Response has no Status"),
-            Err(()) => return malformed("Response has several Status elements"),
+            Err(_) => return malformed("Response has several Status elements"),
         };
         let code = match status.unique_child(PROTOCOL_NS, "StatusCode") {
             Ok(Some(c)) => c,
@@ -322,7 +322,7 @@ pub fn verify(
     // Conditions.
     let conditions = match assertion.unique_child(ASSERTION_NS, "Conditions") {
         Ok(c) => c,
-        Err(()) => return malformed("Assertion has several Conditions"),
+        Err(_) => return malformed("Assertion has several Conditions"),
     };
     let mut cond_noa = None;
     if let Some(c) = conditions {
@@ -335,7 +335,7 @@ pub fn verify(
     let subject = match assertion.unique_child(ASSERTION_NS, "Subject") {
         Ok(Some(s)) => s,
         Ok(None) => return malformed("Assertion has no Subject"),
-        Err(()) => return malformed("Assertion has several Subject elements"),
+        Err(_) => return malformed("Assertion has several Subject elements"),
     };
     if subject
         .children_named(ASSERTION_NS, "EncryptedID")
@@ -355,7 +355,7 @@ pub fn verify(
             Some(n.text())
         }
         Ok(None) => None,
-        Err(()) => return malformed("Subject has several NameID elements"),
+        Err(_) => return malformed("Subject has several NameID elements"),
     };
     let scd_noa = check_bearer(subject, provider, ctx, response_irt)?;
 
@@ -477,7 +477,7 @@ fn check_one_bearer(
                 "bearer SubjectConfirmation has no SubjectConfirmationData (no Recipient)",
             )
         }
-        Err(()) => return malformed("several SubjectConfirmationData elements"),
+        Err(_) => return malformed("several SubjectConfirmationData elements"),
     };
     match scd.attr("Recipient") {
         Some(r) if provider.settings.acs_urls.iter().any(|u| u == r) => {}

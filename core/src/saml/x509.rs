@@ -173,7 +173,7 @@ const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
 
 /// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }
-/// TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber,
+/// TBSCertificate ::= SEQUENCE { \[0\] version OPTIONAL, serialNumber,
 ///   signature, issuer, validity, subject, subjectPublicKeyInfo, ... }
 pub fn key_from_certificate(der: &[u8]) -> Result<TrustedKey, ConfigError> {
     let mut outer = Der::new(der);

@@ -22,6 +22,10 @@ pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 pub const MAX_DEPTH: usize = 48;
 /// Attributes (namespace declarations included) on one element.
 pub const MAX_ATTRIBUTES: usize = 64;
+/// Namespace declarations in scope at any element (summed over its
+/// ancestors). Bounds the per-element work of canonicalization; real SAML
+/// documents stay under 20.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 128;
 
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -76,6 +80,10 @@ pub struct Document {
     pub root: Element,
 }
 
+/// More than one child element where the schema allows one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Several;
+
 impl Element {
     /// Whether this element has the namespace URI and local name given.
     pub fn is(&self, ns: &str, local: &str) -> bool {
@@ -108,12 +116,12 @@ impl Element {
     }
 
     /// The only child element with this name: `Ok(None)` when absent,
-    /// `Err(())` when there are several.
-    pub fn unique_child(&self, ns: &str, local: &str) -> Result<Option<&Element>, ()> {
+    /// `Err(Several)` when there are several.
+    pub fn unique_child(&self, ns: &str, local: &str) -> Result<Option<&Element>, Several> {
         let mut it = self.child_elements().filter(|e| e.is(ns, local));
         let first = it.next();
         if it.next().is_some() {
-            return Err(());
+            return Err(Several);
         }
         Ok(first)
     }
@@ -588,6 +596,11 @@ impl Parser {
                 .map(|d| (d.prefix.clone(), d.uri.clone()))
                 .collect(),
         );
+        if self.scopes.iter().map(Vec::len).sum::<usize>() > MAX_NAMESPACES_IN_SCOPE {
+            return malformed(format!(
+                "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+            ));
+        }
 
         let ns = match prefix {
             Some("xmlns") => return malformed("element names cannot use the xmlns prefix"),
