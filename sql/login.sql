@@ -1,11 +1,12 @@
--- The write path of jit_login, steps 2 to 6 of the contract. The Rust shell
+-- The write path of jit_login, steps 2 to 6 of the contract (the on_login
+-- hook is called by the shell afterwards, as the hook function's owner). The Rust shell
 -- calls it once per login with the identity the core verified; nothing here
 -- reads the token itself. Every rejection goes through jit._reject, so it
 -- raises SQLSTATE 28000 and leaves a log line, and the caller's transaction
 -- (and with it every row written below) rolls back.
 
 create function jit._apply_login(p_identity jsonb)
-returns jit.login_result
+returns jit._applied
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
@@ -20,7 +21,7 @@ declare
     v_blocked     boolean;
     v_created     boolean;
     v_grants      text[];
-    v_result      jit.login_result;
+    v_result      jit._applied;
 begin
     select * into strict v_provider from jit.providers where name = p_identity ->> 'provider';
 
@@ -106,12 +107,7 @@ begin
           and group_name <> all (v_grants);
     end if;
 
-    -- 6. the application's hook, then the audit row.
-    if v_provider.on_login is not null then
-        execute format('select %s($1, $2)', v_provider.on_login::regproc)
-            using v_user_id, p_identity;
-    end if;
-
+    -- 6. the audit row (the hook runs next, in the shell, same transaction).
     insert into jit.login_events (provider, subject, user_id, outcome, token_id)
     values (v_provider.name, v_subject, v_user_id,
             case when v_created then 'created' else 'updated' end, v_token_id);
@@ -120,6 +116,10 @@ begin
     v_result.created := v_created;
     v_result.groups := array(select m.group_name from jit.memberships m
                              where m.user_id = v_user_id order by 1);
+    if v_provider.on_login is not null then
+        v_result.hook := v_provider.on_login::regproc::text;
+        v_result.hook_owner := (select proowner from pg_proc where oid = v_provider.on_login);
+    end if;
     return v_result;
 end
 $$;

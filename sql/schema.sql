@@ -116,6 +116,16 @@ create type jit.login_result as (
     groups  text[]
 );
 
+-- What the write path hands back to the Rust shell: the login result plus
+-- the on_login hook to call and the role it runs as.
+create type jit._applied as (
+    user_id    uuid,
+    created    boolean,
+    groups     text[],
+    hook       text,
+    hook_owner oid
+);
+
 select pg_catalog.pg_extension_config_dump('jit.providers', '');
 select pg_catalog.pg_extension_config_dump('jit.claim_map', '');
 select pg_catalog.pg_extension_config_dump('jit.group_map', '');

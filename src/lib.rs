@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 mod cache;
 mod config;
+mod hook;
 mod identity;
 mod login;
 mod reject;

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection};
 use pgrx::prelude::*;
 
-use crate::{cache, identity, reject};
+use crate::{cache, hook, identity, reject};
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -64,16 +64,30 @@ fn jit_login(
         );
     }
     let identity = verify_token(token, request_id, unix_now());
-    let payload = pgrx::JsonB(identity.to_json());
-    let row = Spi::get_three_with_args::<pgrx::Uuid, bool, Vec<String>>(
-        "select user_id, created, groups from jit._apply_login($1)",
-        &[payload.into()],
-    );
-    let (user_id, created, groups) = match row {
-        Ok((Some(u), Some(c), g)) => (u, c, g.unwrap_or_default()),
+    let applied = Spi::connect(|client| {
+        let row = client
+            .select(
+                "select user_id, created, groups, hook, hook_owner from jit._apply_login($1)",
+                Some(1),
+                &[pgrx::JsonB(identity.to_json()).into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>((
+            row.get::<pgrx::Uuid>(1)?,
+            row.get::<bool>(2)?,
+            row.get::<Vec<String>>(3)?,
+            row.get::<String>(4)?,
+            row.get::<pg_sys::Oid>(5)?,
+        ))
+    });
+    let (user_id, created, groups, hook, hook_owner) = match applied {
+        Ok((Some(u), Some(c), g, h, o)) => (u, c, g.unwrap_or_default(), h, o),
         Ok(_) => error!("jit_provision: login produced no user"),
         Err(e) => error!("jit_provision: login failed: {e}"),
     };
+    if let (Some(hook), Some(owner)) = (hook, hook_owner) {
+        hook::call(&hook, owner, user_id, identity.to_json());
+    }
     identity::establish(user_id, groups.clone());
 
     let mut result = PgHeapTuple::new_composite_type("jit.login_result")

@@ -1,0 +1,38 @@
+//! The provider's `on_login` hook: the application's own provisioning,
+//! called in the login's transaction.
+//!
+//! `jit_login` runs as the extension's owner (a superuser). The hook must
+//! not: it runs as the owner of the hook function, inside a security-
+//! restricted operation, the way PostgreSQL runs index expressions. So a
+//! role that owns the hook can do no more through it than it could itself.
+
+use pgrx::prelude::*;
+
+/// Restores the caller's user id and security context, also when the hook
+/// raises (the error unwinds through this guard).
+struct RestoreUser {
+    user: pg_sys::Oid,
+    context: i32,
+}
+
+impl Drop for RestoreUser {
+    fn drop(&mut self) {
+        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+    }
+}
+
+/// Calls `hook(user_id, identity)` as `owner`. `hook` is the function's
+/// regproc text as Postgres printed it, never token content.
+pub fn call(hook: &str, owner: pg_sys::Oid, user_id: pgrx::Uuid, identity: serde_json::Value) {
+    let mut user = pg_sys::InvalidOid;
+    let mut context = 0i32;
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    let _restore = RestoreUser { user, context };
+    let restricted =
+        (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+    unsafe { pg_sys::SetUserIdAndSecContext(owner, context | restricted) };
+    let query = format!("select {hook}($1, $2)");
+    if let Err(e) = Spi::run_with_args(&query, &[user_id.into(), pgrx::JsonB(identity).into()]) {
+        error!("jit_provision: on_login hook {hook} failed: {e}");
+    }
+}
