@@ -54,11 +54,19 @@ pub fn provider_for_issuer(issuer: &str) -> Option<Rc<Provider>> {
     if let Some(p) = PROVIDERS.with(|p| p.borrow().get(issuer).cloned()) {
         return Some(p);
     }
-    let row = Spi::get_two_with_args::<pgrx::JsonB, pg_sys::Oid>(
-        "select jit._provider_config(p), 'jit.providers'::regclass::oid \
-         from jit.providers p where p.issuer = $1",
-        &[issuer.into()],
-    );
+    // A read-only SPI select: this must work on a hot standby (jit.verify)
+    // and must not assign a transaction id.
+    let row = Spi::connect(|client| {
+        let row = client
+            .select(
+                "select jit._provider_config(p), 'jit.providers'::regclass::oid \
+                 from jit.providers p where p.issuer = $1",
+                Some(1),
+                &[issuer.into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>((row.get::<pgrx::JsonB>(1)?, row.get::<pg_sys::Oid>(2)?))
+    });
     let (config, oid) = match row {
         Ok((Some(config), Some(oid))) => (config, oid),
         Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => return None,

@@ -64,9 +64,9 @@ fn jit_login(
         );
     }
     let identity = verify_token(token, request_id, unix_now());
-    let applied = Spi::connect(|client| {
+    let applied = Spi::connect_mut(|client| {
         let row = client
-            .select(
+            .update(
                 "select user_id, created, groups, hook, hook_owner from jit._apply_login($1)",
                 Some(1),
                 &[pgrx::JsonB(identity.to_json()).into()],
