@@ -10,6 +10,8 @@ pub struct Identity {
     pub provider: String,
     pub subject: String,
     pub email: Option<String>,
+    /// OIDC `email_verified` as sent; `None` when absent (and for SAML).
+    pub email_verified: Option<bool>,
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,

@@ -103,6 +103,13 @@ pub fn verify(token: &Token, provider: &Provider, ctx: &Context) -> Result<Ident
         Token::Jwt(j) => jwt::verify(j, provider, ctx)?,
         Token::Saml(s) => saml::verify(s, provider, ctx)?,
     };
+    // An address the IdP itself calls unverified admits nobody by domain.
+    if provider.settings.email_domains.is_some() && identity.email_verified == Some(false) {
+        return reject(
+            Reason::DomainNotAllowed,
+            "email_verified is false: an unverified address cannot pass email_domains",
+        );
+    }
     if !provider.admits_email(identity.email.as_deref()) {
         return reject(
             Reason::DomainNotAllowed,

@@ -694,6 +694,34 @@ fn domain_not_allowed() {
     assert_eq!(accept(&t, &p).email.as_deref(), Some("bob@CORP.example"));
 }
 
+#[test]
+fn unverified_email_is_not_admitted_by_domain() {
+    let k = &*KEYS;
+    let p = provider_with(
+        &[&k.rsa],
+        |s| s.email_domains = Some(vec!["corp.example".into()]),
+        &[],
+    );
+    let unverified = claims_with(json!({"email": "eve@corp.example", "email_verified": false}));
+    assert_reason(
+        &k.rsa.token(&unverified),
+        &p,
+        Reason::DomainNotAllowed,
+        "email_verified is false",
+    );
+    let verified = claims_with(json!({"email": "eve@corp.example", "email_verified": "true"}));
+    assert_eq!(
+        accept(&k.rsa.token(&verified), &p).email_verified,
+        Some(true)
+    );
+    // Without email_domains the flag does not matter.
+    let open = provider_with(&[&k.rsa], |_| {}, &[]);
+    assert_eq!(
+        accept(&k.rsa.token(&unverified), &open).email_verified,
+        Some(false)
+    );
+}
+
 // -------------------------------------------------------------- unsupported
 
 #[test]

@@ -1160,3 +1160,17 @@ fn no_panic_on_mutations() {
         }
     }
 }
+
+#[test]
+fn assertion_without_id_is_malformed_when_only_the_response_is_signed() {
+    // The Assertion ID is the replay key; without one every such Assertion
+    // would share a key (or, worse, none).
+    let key = TestKey::new();
+    let p = provider_with(&key, |_| {}, &[]);
+    let doc = Doc::default()
+        .response()
+        .replace(r#" ID="_a1""#, "")
+        .replace("{SIG_A}", "");
+    let doc = sign_at(&doc, "_r1", "{SIG_R}", &key, &ES256);
+    assert_eq!(reason_of(&doc, &p, &ctx(Some(REQ))), Reason::Malformed);
+}

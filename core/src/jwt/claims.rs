@@ -224,6 +224,12 @@ pub(super) fn identity(
         provider: provider.settings.name.clone(),
         subject,
         email: text(Field::Email, "email"),
+        email_verified: claims.get("email_verified").and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            // Some IdPs send the boolean as a string.
+            Value::String(s) => s.parse::<bool>().ok(),
+            _ => None,
+        }),
         name: text(Field::Name, "name"),
         given_name: text(Field::GivenName, "given_name"),
         family_name: text(Field::FamilyName, "family_name"),

@@ -414,12 +414,18 @@ pub fn verify(
             )
         }
     };
-    let token_id = assertion.attr("ID").unwrap_or_default().to_string();
+    // The Assertion ID is the replay key: SAML requires it, and an empty one
+    // would make every such Assertion share one key.
+    let token_id = match assertion.attr("ID") {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => return reject(Reason::Malformed, "Assertion has no ID"),
+    };
 
     Ok(Identity {
         provider: provider.settings.name.clone(),
         subject: subject_value,
         email: mapped.email,
+        email_verified: None,
         name: mapped.name,
         given_name: mapped.given_name,
         family_name: mapped.family_name,
