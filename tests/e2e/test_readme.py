@@ -20,12 +20,12 @@ def readme_blocks():
     return re.findall(r"<!-- tested: tests/e2e/test_readme.py -->\n```sql\n(.*?)```", text, re.S)
 
 
-def test_readme_marks_two_blocks():
-    assert len(readme_blocks()) == 2
+def test_readme_marks_three_blocks():
+    assert len(readme_blocks()) == 3
 
 
 def test_dba_configuration_example(admin, dbname):
-    config, _ = readme_blocks()
+    config, hook, _ = readme_blocks()
     okta = OidcIdP(name="okta-prod", issuer="https://example.okta.com/oauth2/default", client_id="0oa1b2c3d4e5f6g7h8i9")
     assert JWKS_PLACEHOLDER in config
     admin.execute(config.replace(JWKS_PLACEHOLDER, "'" + json.dumps(okta.jwks()) + "'"))
@@ -34,12 +34,16 @@ def test_dba_configuration_example(admin, dbname):
                              realm_access={"roles": ["Engineering", "Sales"]})
         r = login(app, okta.mint(claims, alg="ES256"))
         assert r["groups"] == ["developers", "everyone"]
-    attrs = admin.execute("select attributes from jit.users").fetchone()[0]
-    assert attrs == {"department": "R&D"}
+        attrs = admin.execute("select attributes from jit.users").fetchone()[0]
+        assert attrs == {"department": "R&D"}
+        admin.execute(hook)
+        r = login(app, okta.mint(okta.claims(sub="00u2", email="bo@example.com")))
+        assert admin.execute("select user_id, email, plan from accounts").fetchall() == [
+            (r["user_id"], "bo@example.com", "free")]
 
 
 def test_rls_example(admin, dbname):
-    _, rls = readme_blocks()
+    _, _, rls = readme_blocks()
     admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'app') "
                   "then create role app login; end if; end $$")
     idp = OidcIdP(name="acme", issuer="https://idp.example.com/acme", client_id="app-1")
