@@ -18,7 +18,11 @@ mod reject;
 // Tables, types and helpers first; everything Rust defines refers to them.
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../sql/login.sql", name = "login", requires = ["schema"]);
-pgrx::extension_sql_file!("../sql/lifecycle.sql", name = "lifecycle", requires = ["login"]);
+pgrx::extension_sql_file!(
+    "../sql/lifecycle.sql",
+    name = "lifecycle",
+    requires = ["login"]
+);
 // Privileges, triggers and RLS last, once every function exists.
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -4,8 +4,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection};
 use pgrx::prelude::*;
+use pgrx::PgOid;
 
 use crate::{cache, hook, identity, reject};
+
+/// The write path, planned once per backend and kept: the plan cache
+/// revalidates it when the objects it uses change.
+const APPLY_SQL: &str =
+    "select user_id, created, groups, hook, hook_owner from jit._apply_login($1)";
+
+thread_local! {
+    static APPLY_PLAN: std::cell::RefCell<Option<pgrx::spi::OwnedPreparedStatement>> =
+        const { std::cell::RefCell::new(None) };
+}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -65,12 +76,21 @@ fn jit_login(
     }
     let identity = verify_token(token, request_id, unix_now());
     let applied = Spi::connect_mut(|client| {
-        let row = client
-            .update(
-                "select user_id, created, groups, hook, hook_owner from jit._apply_login($1)",
-                Some(1),
-                &[pgrx::JsonB(identity.to_json()).into()],
-            )?
+        let row = APPLY_PLAN
+            .with(|cell| {
+                let mut plan = cell.borrow_mut();
+                if plan.is_none() {
+                    *plan = Some(
+                        client
+                            .prepare_mut(APPLY_SQL, &[PgOid::from(pg_sys::JSONBOID)])?
+                            .keep(),
+                    );
+                }
+                match plan.as_ref() {
+                    Some(p) => client.update(p, Some(1), &[pgrx::JsonB(identity.to_json()).into()]),
+                    None => Err(pgrx::spi::SpiError::NoTupleTable),
+                }
+            })?
             .first();
         Ok::<_, pgrx::spi::SpiError>((
             row.get::<pgrx::Uuid>(1)?,
