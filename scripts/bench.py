@@ -59,7 +59,8 @@ with connect() as db:
     db.execute("""
         create function bench.plain_login(p_id bigint) returns jit.login_result
         language sql security definer set search_path = pg_catalog, jit, pg_temp
-        as $$ select jit._apply_login(identity) from bench.tokens where id = p_id $$""")
+        as $$ select a.user_id, a.created, a.groups
+               from bench.tokens t, jit._apply_login(t.identity) a where t.id = p_id $$""")
     db.execute("grant usage on schema bench to bench_app")
     db.execute("grant select on bench.tokens to bench_app")
     db.execute("grant usage on all sequences in schema bench to bench_app")

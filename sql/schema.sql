@@ -134,6 +134,8 @@ select pg_catalog.pg_extension_config_dump('jit.groups', '');
 select pg_catalog.pg_extension_config_dump('jit.memberships', '');
 select pg_catalog.pg_extension_config_dump('jit.login_events', '');
 select pg_catalog.pg_extension_config_dump('jit.seen_tokens', '');
+-- The audit id sequence too: a restored database must not hand out ids again.
+select pg_catalog.pg_extension_config_dump('jit.login_events_id_seq', '');
 
 -------------------------------------------------------------------------------
 -- Helpers shared by the Rust shell and the triggers
