@@ -20,12 +20,12 @@ def readme_blocks():
     return re.findall(r"<!-- tested: tests/e2e/test_readme.py -->\n```sql\n(.*?)```", text, re.S)
 
 
-def test_readme_marks_three_blocks():
-    assert len(readme_blocks()) == 3
+def test_readme_marks_four_blocks():
+    assert len(readme_blocks()) == 4
 
 
 def test_dba_configuration_example(admin, dbname):
-    config, hook, _ = readme_blocks()
+    config, hook, _, _ = readme_blocks()
     okta = OidcIdP(name="okta-prod", issuer="https://example.okta.com/oauth2/default", client_id="0oa1b2c3d4e5f6g7h8i9")
     assert JWKS_PLACEHOLDER in config
     admin.execute(config.replace(JWKS_PLACEHOLDER, "'" + json.dumps(okta.jwks()) + "'"))
@@ -43,7 +43,7 @@ def test_dba_configuration_example(admin, dbname):
 
 
 def test_rls_example(admin, dbname):
-    _, _, rls = readme_blocks()
+    _, _, rls, _ = readme_blocks()
     admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'app') "
                   "then create role app login; end if; end $$")
     idp = OidcIdP(name="acme", issuer="https://idp.example.com/acme", client_id="app-1")
@@ -70,3 +70,28 @@ def test_rls_example(admin, dbname):
         except psycopg.errors.InsufficientPrivilege:
             pass
     assert admin.execute("select count(*) from notes").fetchone()[0] == 2
+
+
+def test_offboarding_from_csv_with_psql(admin, dbname, tmp_path):
+    import subprocess
+
+    from conftest import HOST, PORT
+
+    *_, offboard = readme_blocks()
+    idp = OidcIdP(name="okta-prod", issuer="https://example.okta.com/oauth2/default", client_id="c")
+    idp.register(admin)
+    with connect(dbname, user="jit_app") as app:
+        for sub in ("00u1abcd", "00u2keep"):
+            login(app, idp.mint(idp.claims(sub=sub)))
+    (tmp_path / "offboard.csv").write_text("provider,subject\nokta-prod,00u1abcd\n")
+    (tmp_path / "offboard.sql").write_text(offboard)
+    out = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", str(PORT), "-U", "postgres",
+                          "-d", dbname, "-f", "offboard.sql"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "okta-prod |       1" in out.stdout
+    rows = admin.execute("select subject, blocked, disabled_at is not null from jit.users order by 1").fetchall()
+    assert rows == [("00u1abcd", True, True), ("00u2keep", False, False)]
+    with connect(dbname, user="jit_app") as app:
+        from db import rejection
+
+        assert rejection(app, idp.mint(idp.claims(sub="00u1abcd"))) == ("28000", "user_blocked")
