@@ -18,6 +18,22 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// The oid of `jit.login_result`, by two syscache lookups: naming the type
+/// as text would run it through the SQL parser on every login.
+fn login_result_type() -> pg_sys::Oid {
+    unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"jit".as_ptr(), false);
+        pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::TYPENAMENSP as i32,
+            pg_sys::Anum_pg_type_oid as pg_sys::AttrNumber,
+            pg_sys::Datum::from(c"login_result".as_ptr()),
+            pg_sys::Datum::from(nsp),
+            pg_sys::Datum::from(0usize),
+            pg_sys::Datum::from(0usize),
+        )
+    }
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -110,7 +126,7 @@ fn jit_login(
     }
     identity::establish(user_id, groups.clone());
 
-    let mut result = PgHeapTuple::new_composite_type("jit.login_result")
+    let mut result = PgHeapTuple::new_composite_type_by_oid(login_result_type())
         .unwrap_or_else(|e| error!("jit_provision: {e}"));
     let set = result
         .set_by_name("user_id", user_id)
