@@ -20,12 +20,12 @@ def readme_blocks():
     return re.findall(r"<!-- tested: tests/e2e/test_readme.py -->\n```sql\n(.*?)```", text, re.S)
 
 
-def test_readme_marks_four_blocks():
-    assert len(readme_blocks()) == 4
+def test_readme_marks_five_blocks():
+    assert len(readme_blocks()) == 5
 
 
 def test_dba_configuration_example(admin, dbname):
-    config, hook, _, _ = readme_blocks()
+    config, _, hook, _, _ = readme_blocks()
     okta = OidcIdP(name="okta-prod", issuer="https://example.okta.com/oauth2/default", client_id="0oa1b2c3d4e5f6g7h8i9")
     assert JWKS_PLACEHOLDER in config
     admin.execute(config.replace(JWKS_PLACEHOLDER, "'" + json.dumps(okta.jwks()) + "'"))
@@ -43,7 +43,7 @@ def test_dba_configuration_example(admin, dbname):
 
 
 def test_rls_example(admin, dbname):
-    _, _, rls, _ = readme_blocks()
+    _, _, _, rls, _ = readme_blocks()
     admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'app') "
                   "then create role app login; end if; end $$")
     idp = OidcIdP(name="acme", issuer="https://idp.example.com/acme", client_id="app-1")
@@ -95,3 +95,20 @@ def test_offboarding_from_csv_with_psql(admin, dbname, tmp_path):
         from db import rejection
 
         assert rejection(app, idp.mint(idp.claims(sub="00u1abcd"))) == ("28000", "user_blocked")
+
+
+def test_saml_provider_example(admin, dbname):
+    from saml_idp import SamlIdP, b64
+
+    _, saml, *_ = readme_blocks()
+    entra = SamlIdP(name="entra", issuer="https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
+                    sp_entity_id="https://app.example.com/saml/metadata",
+                    acs_url="https://app.example.com/saml/acs", style="entra")
+    placeholder = "'-----BEGIN CERTIFICATE----- ... the IdP''s signing certificate ... -----END CERTIFICATE-----'"
+    assert placeholder in saml
+    admin.execute(saml.replace(placeholder, "'" + entra.cert_pem("rsa") + "'"))
+    with connect(dbname, user="jit_app") as app:
+        r = login(app, b64(entra.issue(what="assertion", signer="xmlsec1", family="rsa",
+                                       name_id="ann@example.com")))
+        assert r["created"] is True
+    assert admin.execute("select provider, subject from jit.users").fetchone() == ("entra", "ann@example.com")
