@@ -1,5 +1,7 @@
 //! A stable, non-reversible name for a token, for logs and replay keys.
 
+use std::fmt::Write;
+
 use ring::digest::{digest, SHA256};
 
 /// Lowercase hex SHA-256 of the token text.
@@ -7,13 +9,11 @@ pub fn fingerprint(token: &str) -> String {
     let d = digest(&SHA256, token.as_bytes());
     let mut out = String::with_capacity(64);
     for b in d.as_ref() {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
     }
     out
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,17 @@
 //! nothing about PostgreSQL: the extension loads configuration, calls
 //! [`verify`], and persists the result.
 
+// Input reaches almost every line of this crate: no panicking shortcuts.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
 pub mod error;
 pub mod fingerprint;
 pub mod identity;
