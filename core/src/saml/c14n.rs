@@ -12,7 +12,7 @@
 //! removed by the enveloped-signature transform, identified by address.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::xml::{Element, Node, XML_NS};
 
@@ -26,9 +26,10 @@ pub const INCLUSIVE_WITH_COMMENTS: &str =
 pub enum Method {
     Inclusive,
     /// Exclusive c14n; the InclusiveNamespaces PrefixList, `#default` kept as
-    /// written (it means the default namespace).
+    /// written (it means the default namespace). A set: the list is
+    /// attacker-sized and is only ever asked "is this prefix listed?".
     Exclusive {
-        inclusive_prefixes: Vec<String>,
+        inclusive_prefixes: BTreeSet<String>,
     },
 }
 
@@ -136,18 +137,18 @@ impl Ctx<'_> {
                         }
                     }
                 }
-                for p in inclusive_prefixes {
-                    let key = if p == "#default" {
-                        String::new()
-                    } else {
-                        p.clone()
-                    };
-                    // Listed prefixes follow the inclusive rule: rendered
-                    // when in scope, whether used or not; a listed
-                    // `#default` that is unbound here may need xmlns="".
-                    if inscope.contains_key(&key) || key.is_empty() {
-                        used.push(key);
+                // Listed prefixes follow the inclusive rule: rendered when in
+                // scope, whether used or not; a listed `#default` that is
+                // unbound here may need xmlns="". Walk the in-scope prefixes
+                // (bounded by the reader's MAX_NAMESPACES_IN_SCOPE), never the
+                // list: per element, work must not grow with the PrefixList.
+                for p in inscope.keys() {
+                    if !p.is_empty() && inclusive_prefixes.contains(p) {
+                        used.push(p.clone());
                     }
+                }
+                if inclusive_prefixes.contains("#default") {
+                    used.push(String::new());
                 }
                 for p in used {
                     match inscope.get(&p) {

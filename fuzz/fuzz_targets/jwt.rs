@@ -1,0 +1,47 @@
+//! OIDC entry point: bytes -> `parse` -> `verify` against fixed providers
+//! (JWKS with RSA, P-256, P-384 and Ed25519 keys).
+//!
+//! Raw inputs must never verify (no input carries a signature made with the
+//! provider's keys); templates (`header JSON \n claims JSON`) are signed by
+//! the harness for the header's alg first.
+#![no_main]
+
+use jit_provision_core::{parse, verify};
+use jit_provision_fuzz as h;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (token_text, templated) = match h::sign_jwt_template(&text) {
+        Some(signed) => (signed, true),
+        None => (text.into_owned(), false),
+    };
+    let token = match parse(&token_text) {
+        Ok(t) => t,
+        Err(e) => {
+            if h::verbose() {
+                eprintln!("[parse] {e}");
+            }
+            return;
+        }
+    };
+    let _ = token.issuer();
+    // The lenient provider without a request id, the strict one with it.
+    for (provider, ctx) in h::oidc_providers().iter().zip(h::oidc_contexts()) {
+        let verdict = verify(&token, provider, ctx);
+        if h::verbose() {
+            eprintln!(
+                "[{} request_id={:?}] {:?}",
+                provider.settings.name,
+                ctx.request_id,
+                verdict.as_ref().map(|i| &i.subject)
+            );
+        }
+        if !templated {
+            assert!(
+                verdict.is_err(),
+                "an input without a trusted signature verified: {verdict:?}"
+            );
+        }
+    }
+});
