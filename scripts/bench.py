@@ -22,7 +22,8 @@ HOST = os.environ["JIT_PGHOST"]
 PORT = os.environ["JIT_PGPORT"]
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--rounds", type=int, default=4)
+ap.add_argument("--warmup", type=int, default=300, help="uncounted logins per client and series before round 1")
 ap.add_argument("--transactions", type=int, default=3000, help="OIDC logins per client per round")
 ap.add_argument("--saml-transactions", type=int, default=1000, help="SAML logins per client per round")
 ap.add_argument("--clients", type=int, default=2)
@@ -64,7 +65,7 @@ with connect() as db:
                "primary key (kind, id))")
     sizes = {}
     for kind, make in (("oidc", oidc_tokens), ("saml", saml_tokens)):
-        n = counts[kind] * args.clients * args.rounds
+        n = (counts[kind] * args.rounds + args.warmup) * args.clients
         idp, mint = make(n)
         idp.register(db)
         db.execute("insert into jit.group_map values (%s, '*', 'everyone')", (idp.name,))
@@ -106,11 +107,11 @@ for name, (_, sql) in scripts.items():
     files[name] = f.name
 
 
-def run(name):
+def run(name, transactions=None):
     kind = scripts[name][0]
     out = subprocess.run(
         ["pgbench", "-h", HOST, "-p", PORT, "-U", "bench_app", "-n", "-M", "prepared",
-         "-c", str(args.clients), "-j", str(args.clients), "-t", str(counts[kind]),
+         "-c", str(args.clients), "-j", str(args.clients), "-t", str(transactions or counts[kind]),
          "-f", files[name], "postgres"],
         capture_output=True, text=True)
     if out.returncode != 0:
@@ -121,6 +122,10 @@ def run(name):
     sys.exit(f"no tps in pgbench output:\n{out.stdout}")
 
 
+# Warm-up: caches, plans and the buffer pool, for every series alike.
+for name in scripts:
+    run(name, args.warmup)
+
 tps = {name: [] for name in scripts}
 order = list(scripts)
 for r in range(args.rounds):
@@ -130,16 +135,18 @@ for r in range(args.rounds):
 
 with connect() as db:
     logins = db.execute("select count(*) from jit.login_events").fetchone()[0]
-expected = 2 * sum(counts[k] * args.clients * args.rounds for k in counts)
+expected = 2 * sum((counts[k] * args.rounds + args.warmup) * args.clients for k in counts)
 assert logins == expected, (logins, expected)
 
 mean = {name: sum(v) / len(v) for name, v in tps.items()}
 print()
 print(f"machine: {os.cpu_count()} cores, {os.uname().machine}; PostgreSQL 15, synchronous_commit=off; "
-      f"{args.clients} clients; {args.rounds} interleaved rounds; {args.users} distinct users")
+      f"{args.clients} clients; {args.rounds} interleaved rounds after a warm-up; {args.users} distinct users")
 for kind in counts:
     label = {"oidc": "OIDC RS256 ID token", "saml": "SAML Response, RSA-SHA256"}[kind]
     print(f"{label} (avg {sizes[kind]} bytes):")
     print(f"  plain upsert (same writes, no verification): {mean[kind + ' plain']:9.1f} tps")
     print(f"  jit_login:                                   {mean[kind + ' jit_login']:9.1f} tps")
     print(f"  ratio jit_login / plain:                     {mean[kind + ' jit_login'] / mean[kind + ' plain']:9.2f}")
+    per_round = sorted(j / p for j, p in zip(tps[kind + ' jit_login'], tps[kind + ' plain']))
+    print(f"  per-round ratios:                            {' '.join(f'{r:.2f}' for r in per_round)}")
