@@ -1,8 +1,24 @@
 -- jit_provision 0.1.0 -> 0.2.0: account lifecycle (jit.cleanup,
--- jit.deprovision) and pg_dump keeping the audit id sequence.
+-- jit.deprovision), pg_dump keeping the audit id sequence, and rejection
+-- log lines that mask control characters.
 
 -- The audit id sequence too: a restored database must not hand out ids again.
 select pg_catalog.pg_extension_config_dump('jit.login_events_id_seq', '');
+
+-- Rejection log lines mask control characters in the token id.
+create or replace function jit._reject(p_provider text, p_reason text, p_detail text, p_token_id text)
+returns void
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    -- Control characters are masked: a token id must not write log lines.
+    raise log 'jit_provision: login rejected provider=% reason=% token_id=% detail=%',
+        coalesce(p_provider, '-'), p_reason,
+        regexp_replace(coalesce(p_token_id, '-'), '[[:cntrl:]]', '?', 'g'), p_detail;
+    raise exception '%: %', p_reason, p_detail using errcode = '28000';
+end
+$$;
 
 -- Account lifecycle: jit.cleanup (staleness, deletion, replay-cache purge;
 -- made to be scheduled by pg_cron) and jit.deprovision (offboarding from a

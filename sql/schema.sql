@@ -165,8 +165,10 @@ language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
 begin
+    -- Control characters are masked: a token id must not write log lines.
     raise log 'jit_provision: login rejected provider=% reason=% token_id=% detail=%',
-        coalesce(p_provider, '-'), p_reason, coalesce(p_token_id, '-'), p_detail;
+        coalesce(p_provider, '-'), p_reason,
+        regexp_replace(coalesce(p_token_id, '-'), '[[:cntrl:]]', '?', 'g'), p_detail;
     raise exception '%: %', p_reason, p_detail using errcode = '28000';
 end
 $$;

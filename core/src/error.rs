@@ -110,15 +110,35 @@ pub(crate) fn reject<T>(reason: Reason, detail: impl Into<String>) -> Result<T, 
 
 /// Cuts attacker-controlled text for inclusion in an error detail.
 pub fn excerpt(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.len() <= MAX {
-        return s.to_string();
+    const MAX_CHARS: usize = 80;
+    match s.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", escape_controls(s.get(..cut).unwrap_or(""))),
+        None => escape_controls(s),
     }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+}
+
+/// Escapes control characters: details land in server-log lines, where a
+/// newline would let a token forge a line of its own.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    format!("{}…", &s[..end])
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn excerpt_cuts_and_escapes() {
+        assert_eq!(super::excerpt("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        let long = "é".repeat(100);
+        assert_eq!(super::excerpt(&long), format!("{}…", "é".repeat(80)));
+    }
 }
 
 /// A provider row that cannot be used: reported when the row is written.

@@ -57,3 +57,19 @@ def test_unknown_issuer_is_logged_without_provider(idp, app):
     assert rejection(app, idp.mint(idp.claims(iss="https://nobody.example"))) == ("28000", "unknown_issuer")
     lines = log_lines_after(offset, "reason=unknown_issuer")
     assert len(lines) == 1 and "provider=-" in lines[0]
+
+
+def test_a_token_cannot_forge_log_lines(idp, app):
+    offset = os.path.getsize(SERVER_LOG)
+    forged = "x\njit_provision: login rejected provider=acme reason=forged"
+    assert rejection(app, idp.mint(idp.claims(iss="https://nobody.example" + forged))) == ("28000", "unknown_issuer")
+    # A jti with a newline reaches the SQL side's log line (replay).
+    token = idp.mint(idp.claims(jti="j\nforged-line"))
+    login(app, token)
+    assert rejection(app, token) == ("28000", "replayed")
+    time.sleep(0.5)
+    with open(SERVER_LOG, errors="replace") as f:
+        f.seek(offset)
+        lines = f.read().splitlines()
+    assert not [line for line in lines if line.startswith("jit_provision") or "reason=forged" in line.split("detail=")[0]]
+    assert not [line for line in lines if line.startswith("forged-line")]
