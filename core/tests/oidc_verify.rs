@@ -7,23 +7,6 @@ mod oidc_support;
 use jit_provision_core::{Context, Reason};
 use oidc_support::*;
 use serde_json::json;
-use std::sync::LazyLock;
-
-struct Keys {
-    rsa: TestKey,
-    rsa2: TestKey,
-    p256: TestKey,
-    p384: TestKey,
-    ed: TestKey,
-}
-
-static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
-    rsa: TestKey::rsa("rsa2048.pk8.der", Some("rsa-1")),
-    rsa2: TestKey::rsa("rsa2048-second.pk8.der", Some("rsa-2")),
-    p256: TestKey::p256(Some("ec-256")),
-    p384: TestKey::p384(Some("ec-384")),
-    ed: TestKey::ed25519(Some("ed-1")),
-});
 
 fn all_keys_provider() -> jit_provision_core::Provider {
     let k = &*KEYS;

@@ -351,3 +351,31 @@ pub fn sign_jwt_template(input: &str) -> Option<String> {
     let sig = jws_sign(&alg, signing_input.as_bytes());
     Some(format!("{signing_input}.{}", b64url(&sig)))
 }
+
+/// Verifies `token` with each provider and its context (the lenient one
+/// without a request id, the strict one with it). An input the harness did
+/// not sign carries no trusted signature: its acceptance is a bypass.
+pub fn judge(
+    token: &jit_provision_core::Token,
+    providers: &[Provider],
+    contexts: &[Context],
+    templated: bool,
+) {
+    for (provider, ctx) in providers.iter().zip(contexts) {
+        let verdict = jit_provision_core::verify(token, provider, ctx);
+        if verbose() {
+            eprintln!(
+                "[{} request_id={:?}] {:?}",
+                provider.settings.name,
+                ctx.request_id,
+                verdict.as_ref().map(|i| &i.subject)
+            );
+        }
+        if !templated {
+            assert!(
+                verdict.is_err(),
+                "an input without a trusted signature verified: {verdict:?}"
+            );
+        }
+    }
+}

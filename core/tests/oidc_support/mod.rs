@@ -281,3 +281,21 @@ pub fn accept(token: &str, provider: &Provider) -> Identity {
 pub fn accept_at(token: &str, provider: &Provider, ctx: &Context) -> Identity {
     verify_at(token, provider, ctx).unwrap_or_else(|r| panic!("token was rejected: {r}"))
 }
+
+/// The keys most OIDC tests sign with: two RSA keys (rotation), both EC
+/// curves and Ed25519, each with its kid.
+pub struct Keys {
+    pub rsa: TestKey,
+    pub rsa2: TestKey,
+    pub p256: TestKey,
+    pub p384: TestKey,
+    pub ed: TestKey,
+}
+
+pub static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
+    rsa: TestKey::rsa("rsa2048.pk8.der", Some("rsa-1")),
+    rsa2: TestKey::rsa("rsa2048-second.pk8.der", Some("rsa-2")),
+    p256: TestKey::p256(Some("ec-256")),
+    p384: TestKey::p384(Some("ec-384")),
+    ed: TestKey::ed25519(Some("ed-1")),
+});
