@@ -46,8 +46,9 @@ impl Method {
     }
 }
 
-/// Prefix key for namespace maps: "" is the default namespace.
-type NsMap = BTreeMap<String, String>;
+/// Prefix ("" = the default namespace) -> URI ("" = `xmlns=""`), borrowed
+/// from the document's own declarations: copying a map copies no strings.
+type NsMap<'d> = BTreeMap<&'d str, &'d str>;
 
 /// Canonicalizes the last element of `path` (the apex). `path` runs from the
 /// document root down to the apex and supplies the namespaces (and for
@@ -62,29 +63,30 @@ pub fn canonicalize(path: &[&Element], exclude: Option<&Element>, method: &Metho
         apply_decls(&mut inherited, a);
     }
     // xml:* attributes of ancestors, nearest wins (inclusive c14n only).
-    let mut xml_attrs: BTreeMap<String, String> = BTreeMap::new();
+    let mut xml_attrs: BTreeMap<&str, &str> = BTreeMap::new();
     if *method == Method::Inclusive {
         for a in ancestors {
             for at in &a.attrs {
                 if at.ns.as_deref() == Some(XML_NS) {
-                    xml_attrs.insert(at.local.clone(), at.value.clone());
+                    xml_attrs.insert(&at.local, &at.value);
                 }
             }
         }
     }
-    let mut out = String::new();
+    // The canonical form is about as long as the source it came from.
+    let mut out = String::with_capacity(4096);
     let cx = Ctx { method, exclude };
     cx.element(apex, &inherited, &NsMap::new(), Some(&xml_attrs), &mut out);
     out.into_bytes()
 }
 
-fn apply_decls(map: &mut NsMap, e: &Element) {
+fn apply_decls<'d>(map: &mut NsMap<'d>, e: &'d Element) {
     for d in &e.ns_decls {
-        let key = d.prefix.clone().unwrap_or_default();
+        let key = d.prefix.as_deref().unwrap_or("");
         if d.uri.is_empty() {
-            map.remove(&key);
+            map.remove(key);
         } else {
-            map.insert(key, d.uri.clone());
+            map.insert(key, &d.uri);
         }
     }
 }
@@ -97,16 +99,16 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// `inscope_parent`: namespaces in scope at the parent (XPath namespace
     /// axis); `rendered`: what the nearest output ancestors rendered.
-    fn element(
+    fn element<'d>(
         &self,
-        e: &Element,
-        inscope_parent: &NsMap,
-        rendered: &NsMap,
-        apex_xml_attrs: Option<&BTreeMap<String, String>>,
+        e: &'d Element,
+        inscope_parent: &NsMap<'d>,
+        rendered: &NsMap<'d>,
+        apex_xml_attrs: Option<&BTreeMap<&'d str, &'d str>>,
         out: &mut String,
     ) {
         // Most elements declare nothing: borrow the parent's map then.
-        let inscope: Cow<'_, NsMap> = if e.ns_decls.is_empty() {
+        let inscope: Cow<'_, NsMap<'d>> = if e.ns_decls.is_empty() {
             Cow::Borrowed(inscope_parent)
         } else {
             let mut m = inscope_parent.clone();
@@ -115,25 +117,25 @@ impl Ctx<'_> {
         };
 
         // Namespace declarations to emit: prefix ("" = default) -> uri ("" = xmlns="").
-        let mut emit: BTreeMap<String, String> = BTreeMap::new();
+        let mut emit: NsMap<'d> = BTreeMap::new();
         match self.method {
             Method::Inclusive => {
-                for (p, u) in inscope.iter() {
-                    if rendered.get(p) != Some(u) {
-                        emit.insert(p.clone(), u.clone());
+                for (&p, &u) in inscope.iter() {
+                    if rendered.get(p) != Some(&u) {
+                        emit.insert(p, u);
                     }
                 }
                 if !inscope.contains_key("") && rendered.get("").is_some_and(|u| !u.is_empty()) {
-                    emit.insert(String::new(), String::new());
+                    emit.insert("", "");
                 }
             }
             Method::Exclusive { inclusive_prefixes } => {
-                let mut used: Vec<String> = Vec::new();
-                used.push(e.prefix.clone().unwrap_or_default());
+                let mut used: Vec<&'d str> = Vec::new();
+                used.push(e.prefix.as_deref().unwrap_or(""));
                 for a in &e.attrs {
-                    if let Some(p) = &a.prefix {
+                    if let Some(p) = a.prefix.as_deref() {
                         if p != "xml" {
-                            used.push(p.clone());
+                            used.push(p);
                         }
                     }
                 }
@@ -142,26 +144,26 @@ impl Ctx<'_> {
                 // unbound here may need xmlns="". Walk the in-scope prefixes
                 // (bounded by the reader's MAX_NAMESPACES_IN_SCOPE), never the
                 // list: per element, work must not grow with the PrefixList.
-                for p in inscope.keys() {
+                for &p in inscope.keys() {
                     if !p.is_empty() && inclusive_prefixes.contains(p) {
-                        used.push(p.clone());
+                        used.push(p);
                     }
                 }
                 if inclusive_prefixes.contains("#default") {
-                    used.push(String::new());
+                    used.push("");
                 }
                 for p in used {
-                    match inscope.get(&p) {
-                        Some(u) => {
-                            if rendered.get(&p) != Some(u) {
-                                emit.insert(p, u.clone());
+                    match inscope.get(p) {
+                        Some(&u) => {
+                            if rendered.get(p) != Some(&u) {
+                                emit.insert(p, u);
                             }
                         }
                         None => {
                             // Only the default namespace can be unbound here
                             // (prefixes were resolved at parse time).
                             if p.is_empty() && rendered.get("").is_some_and(|u| !u.is_empty()) {
-                                emit.insert(String::new(), String::new());
+                                emit.insert("", "");
                             }
                         }
                     }
@@ -170,7 +172,7 @@ impl Ctx<'_> {
         }
 
         out.push('<');
-        out.push_str(&e.qname());
+        push_qname(e.prefix.as_deref(), &e.local, out);
         for (p, u) in &emit {
             if p.is_empty() {
                 out.push_str(" xmlns=\"");
@@ -184,49 +186,41 @@ impl Ctx<'_> {
         }
 
         // Attributes sorted by (namespace URI, local name); unqualified first.
-        let mut attrs: Vec<(&str, &str, String, &str)> = e
+        // (namespace, local, prefix, value)
+        let mut attrs: Vec<(&str, &str, Option<&str>, &str)> = e
             .attrs
             .iter()
             .map(|a| {
-                let q = match &a.prefix {
-                    Some(p) => format!("{p}:{}", a.local),
-                    None => a.local.clone(),
-                };
                 (
                     a.ns.as_deref().unwrap_or(""),
-                    a.local.as_str(),
-                    q,
+                    &*a.local,
+                    a.prefix.as_deref(),
                     a.value.as_str(),
                 )
             })
             .collect();
         if let Some(xml_attrs) = apex_xml_attrs {
-            for (local, value) in xml_attrs {
+            for (&local, &value) in xml_attrs {
                 let present = e
                     .attrs
                     .iter()
-                    .any(|a| a.ns.as_deref() == Some(XML_NS) && &a.local == local);
+                    .any(|a| a.ns.as_deref() == Some(XML_NS) && a.local == local);
                 if !present {
-                    attrs.push((
-                        XML_NS,
-                        local.as_str(),
-                        format!("xml:{local}"),
-                        value.as_str(),
-                    ));
+                    attrs.push((XML_NS, local, Some("xml"), value));
                 }
             }
         }
         attrs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        for (_, _, q, v) in &attrs {
+        for (_, local, prefix, value) in &attrs {
             out.push(' ');
-            out.push_str(q);
+            push_qname(*prefix, local, out);
             out.push_str("=\"");
-            escape_attr(v, out);
+            escape_attr(value, out);
             out.push('"');
         }
         out.push('>');
 
-        let rendered_here: Cow<'_, NsMap> = if emit.is_empty() {
+        let rendered_here: Cow<'_, NsMap<'d>> = if emit.is_empty() {
             Cow::Borrowed(rendered)
         } else {
             let mut m = rendered.clone();
@@ -255,33 +249,53 @@ impl Ctx<'_> {
             }
         }
         out.push_str("</");
-        out.push_str(&e.qname());
+        push_qname(e.prefix.as_deref(), &e.local, out);
         out.push('>');
     }
 }
 
-fn escape_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+/// `prefix:local`, or `local` without a prefix.
+fn push_qname(prefix: Option<&str>, local: &str, out: &mut String) {
+    if let Some(p) = prefix {
+        out.push_str(p);
+        out.push(':');
+    }
+    out.push_str(local);
+}
+
+/// Copies `s` to `out`, replacing the ASCII characters `replace` maps to an
+/// escape; runs without any are copied in one piece.
+fn escape_with(s: &str, out: &mut String, replace: fn(u8) -> Option<&'static str>) {
+    let mut run_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if let Some(esc) = replace(b) {
+            // `i` is at an ASCII byte, so both slices end on char boundaries.
+            out.push_str(s.get(run_start..i).unwrap_or(""));
+            out.push_str(esc);
+            run_start = i + 1;
         }
     }
+    out.push_str(s.get(run_start..).unwrap_or(""));
+}
+
+fn escape_text(s: &str, out: &mut String) {
+    escape_with(s, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\r' => Some("&#xD;"),
+        _ => None,
+    });
 }
 
 fn escape_attr(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
+    escape_with(s, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'"' => Some("&quot;"),
+        b'\t' => Some("&#x9;"),
+        b'\n' => Some("&#xA;"),
+        b'\r' => Some("&#xD;"),
+        _ => None,
+    });
 }

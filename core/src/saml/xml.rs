@@ -9,6 +9,7 @@
 //! that canonicalization and the verifier walk by reference: nothing is ever
 //! looked up again by ID or path.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use quick_xml::events::{BytesStart, Event};
@@ -222,19 +223,33 @@ fn is_xml_char(c: char) -> bool {
 }
 
 fn check_chars(s: &str) -> Result<(), Rejection> {
-    match s.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => malformed(format!(
-            "character U+{:04X} is not allowed in XML",
-            c as u32
-        )),
-        None => Ok(()),
+    // Byte-wise: in UTF-8 the only characters outside `Char` that a `str` can
+    // hold are the C0 controls other than tab, LF and CR (single bytes) and
+    // U+FFFE / U+FFFF (EF BF BE / EF BF BF). Same verdict as testing
+    // `is_xml_char` on every char, without decoding the text.
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        let bad = match c {
+            b'\t' | b'\n' | b'\r' => None,
+            0..=0x1F => Some(u32::from(c)),
+            0xEF if b.get(i + 1) == Some(&0xBF) => match b.get(i + 2) {
+                Some(0xBE) => Some(0xFFFE),
+                Some(0xBF) => Some(0xFFFF),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(code) = bad {
+            return malformed(format!("character U+{code:04X} is not allowed in XML"));
+        }
     }
+    Ok(())
 }
 
 /// XML 1.0 section 2.11: CRLF and lone CR become LF before parsing.
-fn normalize_line_ends(s: &str) -> String {
+fn normalize_line_ends(s: &str) -> Cow<'_, str> {
     if !s.contains('\r') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -248,7 +263,7 @@ fn normalize_line_ends(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// One of the five predefined entities, or a character reference (`#N`,
@@ -659,5 +674,28 @@ impl Parser {
             attrs,
             children: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-wise scan refuses exactly the characters `Char` excludes.
+    #[test]
+    fn check_chars_agrees_with_the_char_production() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s: &str = c.encode_utf8(&mut buf);
+            assert_eq!(check_chars(s).is_ok(), is_xml_char(c), "U+{:04X}", c as u32);
+            // And in context: neighbours never hide or fake a verdict.
+            let framed = format!("a\u{FFFD}{s}\u{EFBF}z");
+            assert_eq!(
+                check_chars(&framed).is_ok(),
+                is_xml_char(c),
+                "U+{:04X} framed",
+                c as u32
+            );
+        }
     }
 }
