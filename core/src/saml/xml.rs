@@ -9,8 +9,11 @@
 //! that canonicalization and the verifier walk by reference: nothing is ever
 //! looked up again by ID or path.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashSet;
+use std::fmt;
+use std::ops::Deref;
+use std::rc::Rc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -31,22 +34,78 @@ pub const MAX_NAMESPACES_IN_SCOPE: usize = 128;
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
+/// An XML name part or namespace URI. Prefixes and namespace URIs are
+/// shared with the declaration that binds them (`Clone` is a reference-count
+/// increment), so a document that repeats a few declarations hundreds of times
+/// does not copy them per element and attribute.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Rc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Rc::from(s))
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A namespace declaration written on an element (`xmlns` or `xmlns:p`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NsDecl {
     /// `None` for the default namespace.
-    pub prefix: Option<String>,
+    pub prefix: Option<Name>,
     /// Empty only for `xmlns=""` (undeclaring the default namespace).
-    pub uri: String,
+    pub uri: Name,
 }
 
 /// An attribute that is not a namespace declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
-    pub prefix: Option<String>,
-    pub local: String,
+    pub prefix: Option<Name>,
+    pub local: Name,
     /// Namespace URI; `None` for unprefixed attributes.
-    pub ns: Option<String>,
+    pub ns: Option<Name>,
     /// The normalized value (XML 1.0 section 3.3.3), references resolved.
     pub value: String,
 }
@@ -65,10 +124,10 @@ pub enum Node {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
-    pub prefix: Option<String>,
-    pub local: String,
+    pub prefix: Option<Name>,
+    pub local: Name,
     /// Namespace URI; `None` when the element is in no namespace.
-    pub ns: Option<String>,
+    pub ns: Option<Name>,
     pub ns_decls: Vec<NsDecl>,
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
@@ -149,7 +208,7 @@ impl Element {
     pub fn qname(&self) -> String {
         match &self.prefix {
             Some(p) => format!("{p}:{}", self.local),
-            None => self.local.clone(),
+            None => self.local.to_string(),
         }
     }
 
@@ -228,6 +287,14 @@ fn check_chars(s: &str) -> Result<(), Rejection> {
     // U+FFFE / U+FFFF (EF BF BE / EF BF BF). Same verdict as testing
     // `is_xml_char` on every char, without decoding the text.
     let b = s.as_bytes();
+    // First a branch-free pass the compiler vectorizes: almost every document
+    // has neither a control byte nor an EF lead byte, and is done here.
+    let suspect = b.iter().fold(false, |acc, &c| {
+        acc | ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r')) | (c == 0xEF)
+    });
+    if !suspect {
+        return Ok(());
+    }
     for (i, &c) in b.iter().enumerate() {
         let bad = match c {
             b'\t' | b'\n' | b'\r' => None,
@@ -311,7 +378,10 @@ fn resolve_reference(name: &str) -> Result<char, Rejection> {
 fn normalize_attr_value(raw: &str) -> Result<String, Rejection> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(pos) = rest.find(['&', '<', '\t', '\n', '\r']) {
+    while let Some(pos) = rest
+        .bytes()
+        .position(|b| matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r'))
+    {
         let (before, tail) = rest.split_at(pos);
         out.push_str(before);
         let mut tail_chars = tail.chars();
@@ -339,13 +409,20 @@ fn normalize_attr_value(raw: &str) -> Result<String, Rejection> {
 
 /// NCName check, close enough for refusing garbage: no empty parts, no
 /// characters that XML names cannot hold.
+///
+/// Byte-wise: every byte of a non-ASCII character is >= 0x80, and any
+/// non-ASCII character is accepted.
 fn is_ncname(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    let name_start = |c: char| c.is_alphabetic() || c == '_' || (c as u32) > 0x7F;
-    name_start(first) && chars.all(|c| name_start(c) || c.is_ascii_digit() || c == '-' || c == '.')
+    let name_start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b >= 0x80;
+    match s.as_bytes().split_first() {
+        Some((&first, rest)) => {
+            name_start(first)
+                && rest
+                    .iter()
+                    .all(|&b| name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
+        }
+        None => false,
+    }
 }
 
 /// Splits `p:l` / `l`, checking both parts.
@@ -364,8 +441,11 @@ fn split_qname(q: &str) -> Result<(Option<&str>, &str), Rejection> {
 struct Parser {
     /// Elements being built, outermost first.
     open: Vec<Element>,
-    /// Namespace scopes parallel to `open`: (prefix, uri) declared there.
-    scopes: Vec<Vec<(Option<String>, String)>>,
+    /// Namespace declarations in scope, outermost first: (prefix, uri).
+    scope: Vec<(Option<Name>, Name)>,
+    /// Length of `scope` before each open element's declarations (parallel to
+    /// `open` while an element is being started or is open).
+    scope_marks: Vec<usize>,
     root: Option<Element>,
     ids: HashSet<String>,
     seen_event: bool,
@@ -419,7 +499,7 @@ impl Parser {
                 }
                 Event::Empty(s) => {
                     let el = self.start(&s)?;
-                    self.scopes.pop();
+                    self.pop_scope();
                     self.close(el)?;
                 }
                 Event::End(_) => {
@@ -427,7 +507,7 @@ impl Parser {
                     let Some(el) = self.open.pop() else {
                         return malformed("end tag without a start tag");
                     };
-                    self.scopes.pop();
+                    self.pop_scope();
                     self.close(el)?;
                 }
                 Event::Text(t) => {
@@ -527,18 +607,33 @@ impl Parser {
         Ok(())
     }
 
-    fn lookup(&self, prefix: Option<&str>) -> Option<&str> {
-        if prefix == Some("xml") {
-            return Some(XML_NS);
+    fn pop_scope(&mut self) {
+        if let Some(mark) = self.scope_marks.pop() {
+            self.scope.truncate(mark);
         }
-        for scope in self.scopes.iter().rev() {
-            for (p, uri) in scope.iter().rev() {
-                if p.as_deref() == prefix {
-                    return Some(uri.as_str());
-                }
-            }
+    }
+
+    /// The innermost declaration of `prefix` (`None`: the default namespace).
+    fn lookup(&self, prefix: Option<&str>) -> Option<&(Option<Name>, Name)> {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(p, _)| p.as_deref() == prefix)
+    }
+
+    /// The prefix and namespace of a prefixed name, shared with the
+    /// declaration that binds it (the `xml` prefix is predeclared).
+    fn resolve_prefix(&self, prefix: &str) -> Result<(Name, Name), Rejection> {
+        if prefix == "xml" {
+            return Ok((Name::from("xml"), Name::from(XML_NS)));
         }
-        None
+        match self.lookup(Some(prefix)) {
+            Some((Some(p), uri)) => Ok((p.clone(), uri.clone())),
+            _ => malformed(format!(
+                "namespace prefix '{}' is not declared",
+                excerpt(prefix)
+            )),
+        }
     }
 
     /// Builds an element from a start tag and pushes its namespace scope.
@@ -553,7 +648,8 @@ impl Parser {
         let (prefix, local) = split_qname(qname)?;
 
         let mut decls: Vec<NsDecl> = Vec::new();
-        let mut raw_attrs: Vec<(String, String)> = Vec::new();
+        // Other attributes wait until every declaration of this tag is known.
+        let mut raw_attrs: Vec<(&str, String)> = Vec::new();
         let mut attrs_iter = s.attributes();
         attrs_iter.with_checks(true);
         for (count, a) in attrs_iter.enumerate() {
@@ -566,7 +662,7 @@ impl Parser {
                 Ok(a) => a,
                 Err(e) => return malformed(format!("bad attribute: {}", excerpt(&e.to_string()))),
             };
-            let key = a.key.0.to_string();
+            let key: &str = a.key.0;
             let value = normalize_attr_value(&a.value)?;
             if key == "xmlns" {
                 if value == XML_NS || value == XMLNS_NS {
@@ -574,7 +670,7 @@ impl Parser {
                 }
                 decls.push(NsDecl {
                     prefix: None,
-                    uri: value,
+                    uri: Name::from(value.as_str()),
                 });
             } else if let Some(p) = key.strip_prefix("xmlns:") {
                 if !is_ncname(p) {
@@ -597,78 +693,68 @@ impl Parser {
                     return malformed("only the xml prefix may be bound to the xml namespace");
                 }
                 decls.push(NsDecl {
-                    prefix: Some(p.to_string()),
-                    uri: value,
+                    prefix: Some(Name::from(p)),
+                    uri: Name::from(value.as_str()),
                 });
             } else {
                 raw_attrs.push((key, value));
             }
         }
 
-        self.scopes.push(
-            decls
-                .iter()
-                .map(|d| (d.prefix.clone(), d.uri.clone()))
-                .collect(),
-        );
-        if self.scopes.iter().map(Vec::len).sum::<usize>() > MAX_NAMESPACES_IN_SCOPE {
+        self.scope_marks.push(self.scope.len());
+        self.scope
+            .extend(decls.iter().map(|d| (d.prefix.clone(), d.uri.clone())));
+        if self.scope.len() > MAX_NAMESPACES_IN_SCOPE {
             return malformed(format!(
                 "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
             ));
         }
 
-        let ns = match prefix {
+        let (prefix, ns) = match prefix {
             Some("xmlns") => return malformed("element names cannot use the xmlns prefix"),
-            Some(p) => match self.lookup(Some(p)) {
-                Some(u) => Some(u.to_string()),
-                None => {
-                    return malformed(format!("namespace prefix '{}' is not declared", excerpt(p)))
-                }
-            },
+            Some(p) => {
+                let (p, ns) = self.resolve_prefix(p)?;
+                (Some(p), Some(ns))
+            }
             None => match self.lookup(None) {
-                Some("") | None => None,
-                Some(u) => Some(u.to_string()),
+                Some((_, u)) if !u.is_empty() => (None, Some(u.clone())),
+                _ => (None, None),
             },
         };
 
         let mut attrs: Vec<Attr> = Vec::with_capacity(raw_attrs.len());
         for (key, value) in raw_attrs {
-            let (ap, al) = split_qname(&key)?;
-            let ans = match ap {
+            let (ap, al) = split_qname(key)?;
+            let (ap, ans) = match ap {
                 Some("xmlns") => return malformed("attribute names cannot use the xmlns prefix"),
-                Some(p) => match self.lookup(Some(p)) {
-                    Some(u) => Some(u.to_string()),
-                    None => {
-                        return malformed(format!(
-                            "namespace prefix '{}' is not declared",
-                            excerpt(p)
-                        ))
-                    }
-                },
-                None => None,
+                Some(p) => {
+                    let (p, ns) = self.resolve_prefix(p)?;
+                    (Some(p), Some(ns))
+                }
+                None => (None, None),
             };
             if attrs.iter().any(|x| x.local == al && x.ns == ans) {
                 return malformed("the same attribute appears twice (by namespace and name)");
             }
             let is_id = match (&ans, al) {
                 (None, "ID") | (None, "Id") => true,
-                (Some(n), "id") => n == XML_NS,
+                (Some(n), "id") => *n == XML_NS,
                 _ => false,
             };
             if is_id && !self.ids.insert(value.clone()) {
                 return malformed(format!("duplicate ID '{}'", excerpt(&value)));
             }
             attrs.push(Attr {
-                prefix: ap.map(str::to_string),
-                local: al.to_string(),
+                prefix: ap,
+                local: Name::from(al),
                 ns: ans,
                 value,
             });
         }
 
         Ok(Element {
-            prefix: prefix.map(str::to_string),
-            local: local.to_string(),
+            prefix,
+            local: Name::from(local),
             ns,
             ns_decls: decls,
             attrs,
