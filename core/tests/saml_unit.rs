@@ -405,6 +405,43 @@ fn claim_map_sources_and_entra_overage() {
     assert!(!id.groups_complete);
 }
 
+/// Attributes repeated under one Name merge into the first, values in
+/// document order, across AttributeStatements; distinct Names keep the order
+/// they first appear in; nil values and values with child elements are dropped.
+#[test]
+fn attributes_merge_by_name_in_document_order() {
+    use jit_provision_core::saml::attributes::collect;
+    let doc = r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<saml:AttributeStatement>
+  <saml:Attribute Name="groups" FriendlyName="first"><saml:AttributeValue>a</saml:AttributeValue><saml:AttributeValue>b</saml:AttributeValue></saml:Attribute>
+  <saml:Attribute Name="email"><saml:AttributeValue>x@example.com</saml:AttributeValue></saml:Attribute>
+  <saml:Attribute Name="groups" FriendlyName="second"><saml:AttributeValue>c</saml:AttributeValue><saml:AttributeValue xsi:nil="true"/></saml:Attribute>
+</saml:AttributeStatement>
+<saml:AttributeStatement>
+  <saml:Attribute Name="groups"><saml:AttributeValue>d</saml:AttributeValue><saml:AttributeValue><x/></saml:AttributeValue></saml:Attribute>
+  <saml:Attribute Name="name"><saml:AttributeValue>X</saml:AttributeValue></saml:Attribute>
+</saml:AttributeStatement>
+</saml:Assertion>"#;
+    let d = xml::parse(doc).unwrap();
+    let got: Vec<(String, Option<String>, Vec<String>)> = collect(&d.root)
+        .into_iter()
+        .map(|a| (a.name, a.friendly_name, a.values))
+        .collect();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "groups".into(),
+                Some("first".into()),
+                s(&["a", "b", "c", "d"])
+            ),
+            ("email".into(), None, s(&["x@example.com"])),
+            ("name".into(), None, s(&["X"])),
+        ]
+    );
+}
+
 // --------------------------------------------------------- reason codes
 
 #[test]
@@ -801,6 +838,52 @@ fn structure_refused() {
         "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c --><r/>\n<?pi x?>\n"
     )
     .is_ok());
+}
+
+/// A prefix may be declared after an attribute that uses it, on the same
+/// tag; unprefixed attributes are in no namespace, whatever the default.
+#[test]
+fn namespaces_resolved_per_tag() {
+    let d = xml::parse(
+        r#"<r p:a="1" b="2" xmlns:p="urn:p" xmlns="urn:d"><p:c xml:lang="en"/><e/></r>"#,
+    )
+    .unwrap();
+    let names = |e: &Element| {
+        e.attrs
+            .iter()
+            .map(|a| {
+                (
+                    a.prefix.as_deref().map(str::to_string),
+                    a.ns.as_deref().map(str::to_string),
+                    a.local.to_string(),
+                    a.value.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(d.root.ns.as_deref(), Some("urn:d"));
+    let mut got = names(&d.root);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (None, None, "b".into(), "2".into()),
+            (s("p"), s("urn:p"), "a".into(), "1".into()),
+        ]
+    );
+    let kids: Vec<&Element> = d.root.child_elements().collect();
+    assert_eq!(kids[0].ns.as_deref(), Some("urn:p"));
+    assert_eq!(kids[0].prefix.as_deref(), Some("p"));
+    assert_eq!(
+        names(kids[0]),
+        vec![(s("xml"), s(xml::XML_NS), "lang".into(), "en".into())]
+    );
+    assert_eq!(kids[1].ns.as_deref(), Some("urn:d"));
+    assert_eq!(
+        xml_reason(r#"<r q:a="1" xmlns:p="urn:p"/>"#),
+        Reason::Malformed
+    );
 }
 
 #[test]

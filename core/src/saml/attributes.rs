@@ -10,6 +10,8 @@
 //! `family_name` take the first non-empty one; `attributes.<key>` gets a JSON
 //! string for one value and an array of strings for several.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::xml::Element;
@@ -82,6 +84,9 @@ pub struct SamlAttribute {
 /// attributes repeated under the same Name are merged.
 pub fn collect(assertion: &Element) -> Vec<SamlAttribute> {
     let mut out: Vec<SamlAttribute> = Vec::new();
+    // Name -> position in `out`: merging stays linear however many distinct
+    // Names a (signed, but large) Assertion carries.
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for st in assertion.children_named(ASSERTION_NS, "AttributeStatement") {
         for a in st.children_named(ASSERTION_NS, "Attribute") {
             let Some(name) = a.attr("Name") else {
@@ -99,13 +104,16 @@ pub fn collect(assertion: &Element) -> Vec<SamlAttribute> {
                 })
                 .map(|v| v.text())
                 .collect();
-            match out.iter_mut().find(|x| x.name == name) {
+            match index.get(name).and_then(|&i| out.get_mut(i)) {
                 Some(existing) => existing.values.extend(values),
-                None => out.push(SamlAttribute {
-                    name: name.to_string(),
-                    friendly_name: a.attr("FriendlyName").map(str::to_string),
-                    values,
-                }),
+                None => {
+                    index.insert(name, out.len());
+                    out.push(SamlAttribute {
+                        name: name.to_string(),
+                        friendly_name: a.attr("FriendlyName").map(str::to_string),
+                        values,
+                    });
+                }
             }
         }
     }

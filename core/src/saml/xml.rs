@@ -427,8 +427,9 @@ fn is_ncname(s: &str) -> bool {
 
 /// Splits `p:l` / `l`, checking both parts.
 fn split_qname(q: &str) -> Result<(Option<&str>, &str), Rejection> {
-    let (prefix, local) = match q.split_once(':') {
-        Some((p, l)) => (Some(p), l),
+    // ':' is ASCII, so splitting at its byte offset keeps both halves valid.
+    let (prefix, local) = match q.bytes().position(|b| b == b':') {
+        Some(i) => (q.get(..i), q.get(i + 1..).unwrap_or("")),
         None => (None, q),
     };
     if !is_ncname(local) || prefix.is_some_and(|p| !is_ncname(p)) {
@@ -623,7 +624,7 @@ impl Parser {
 
     /// The prefix and namespace of a prefixed name, shared with the
     /// declaration that binds it (the `xml` prefix is predeclared).
-    fn resolve_prefix(&self, prefix: &str) -> Result<(Name, Name), Rejection> {
+    fn resolve_prefix(&mut self, prefix: &str) -> Result<(Name, Name), Rejection> {
         if prefix == "xml" {
             return Ok((Name::from("xml"), Name::from(XML_NS)));
         }
@@ -634,6 +635,40 @@ impl Parser {
                 excerpt(prefix)
             )),
         }
+    }
+
+    /// Adds an attribute: `bound` is its (prefix, namespace), `None` when
+    /// unprefixed. Refuses a second attribute with the same expanded name
+    /// and an ID value seen before.
+    fn push_attr(
+        &mut self,
+        attrs: &mut Vec<Attr>,
+        bound: Option<(Name, Name)>,
+        local: &str,
+        value: String,
+    ) -> Result<(), Rejection> {
+        let (prefix, ns) = match bound {
+            Some((p, ns)) => (Some(p), Some(ns)),
+            None => (None, None),
+        };
+        if attrs.iter().any(|x| x.local == local && x.ns == ns) {
+            return malformed("the same attribute appears twice (by namespace and name)");
+        }
+        let is_id = match (&ns, local) {
+            (None, "ID") | (None, "Id") => true,
+            (Some(n), "id") => *n == XML_NS,
+            _ => false,
+        };
+        if is_id && !self.ids.insert(value.clone()) {
+            return malformed(format!("duplicate ID '{}'", excerpt(&value)));
+        }
+        attrs.push(Attr {
+            prefix,
+            local: Name::from(local),
+            ns,
+            value,
+        });
+        Ok(())
     }
 
     /// Builds an element from a start tag and pushes its namespace scope.
@@ -648,8 +683,11 @@ impl Parser {
         let (prefix, local) = split_qname(qname)?;
 
         let mut decls: Vec<NsDecl> = Vec::new();
-        // Other attributes wait until every declaration of this tag is known.
-        let mut raw_attrs: Vec<(&str, String)> = Vec::new();
+        let mut attrs: Vec<Attr> = Vec::new();
+        // Prefixed attributes wait until every declaration of this tag is
+        // known; unprefixed ones (nearly all in SAML) are in no namespace and
+        // are taken at once.
+        let mut prefixed: Vec<(&str, &str, String)> = Vec::new();
         let mut attrs_iter = s.attributes();
         attrs_iter.with_checks(true);
         for (count, a) in attrs_iter.enumerate() {
@@ -697,7 +735,13 @@ impl Parser {
                     uri: Name::from(value.as_str()),
                 });
             } else {
-                raw_attrs.push((key, value));
+                match split_qname(key)? {
+                    (None, local) => self.push_attr(&mut attrs, None, local, value)?,
+                    (Some("xmlns"), _) => {
+                        return malformed("attribute names cannot use the xmlns prefix")
+                    }
+                    (Some(p), local) => prefixed.push((p, local, value)),
+                }
             }
         }
 
@@ -722,34 +766,9 @@ impl Parser {
             },
         };
 
-        let mut attrs: Vec<Attr> = Vec::with_capacity(raw_attrs.len());
-        for (key, value) in raw_attrs {
-            let (ap, al) = split_qname(key)?;
-            let (ap, ans) = match ap {
-                Some("xmlns") => return malformed("attribute names cannot use the xmlns prefix"),
-                Some(p) => {
-                    let (p, ns) = self.resolve_prefix(p)?;
-                    (Some(p), Some(ns))
-                }
-                None => (None, None),
-            };
-            if attrs.iter().any(|x| x.local == al && x.ns == ans) {
-                return malformed("the same attribute appears twice (by namespace and name)");
-            }
-            let is_id = match (&ans, al) {
-                (None, "ID") | (None, "Id") => true,
-                (Some(n), "id") => *n == XML_NS,
-                _ => false,
-            };
-            if is_id && !self.ids.insert(value.clone()) {
-                return malformed(format!("duplicate ID '{}'", excerpt(&value)));
-            }
-            attrs.push(Attr {
-                prefix: ap,
-                local: Name::from(al),
-                ns: ans,
-                value,
-            });
+        for (p, local, value) in prefixed {
+            let bound = self.resolve_prefix(p)?;
+            self.push_attr(&mut attrs, Some(bound), local, value)?;
         }
 
         Ok(Element {
