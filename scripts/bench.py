@@ -5,6 +5,7 @@ every series sees the same machine noise."""
 import argparse
 import base64
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=4)
 ap.add_argument("--warmup", type=int, default=300, help="uncounted logins per client and series before round 1")
 ap.add_argument("--transactions", type=int, default=3000, help="OIDC logins per client per round")
-ap.add_argument("--saml-transactions", type=int, default=1000, help="SAML logins per client per round")
+ap.add_argument("--saml-transactions", type=int, default=3000, help="SAML logins per client per round")
 ap.add_argument("--clients", type=int, default=2)
 ap.add_argument("--users", type=int, default=1000, help="distinct subjects the tokens cycle through")
 args = ap.parse_args()
@@ -149,4 +150,5 @@ for kind in counts:
     print(f"  jit_login:                                   {mean[kind + ' jit_login']:9.1f} tps")
     print(f"  ratio jit_login / plain:                     {mean[kind + ' jit_login'] / mean[kind + ' plain']:9.2f}")
     per_round = sorted(j / p for j, p in zip(tps[kind + ' jit_login'], tps[kind + ' plain']))
-    print(f"  per-round ratios:                            {' '.join(f'{r:.2f}' for r in per_round)}")
+    print(f"  per-round ratios, sorted:                    {' '.join(f'{r:.2f}' for r in per_round)}")
+    print(f"  median per-round ratio:                      {statistics.median(per_round):9.2f}")
