@@ -75,7 +75,11 @@ pub fn canonicalize(path: &[&Element], exclude: Option<&Element>, method: &Metho
     }
     // The canonical form is about as long as the source it came from.
     let mut out = String::with_capacity(4096);
-    let cx = Ctx { method, exclude };
+    let mut cx = Ctx {
+        method,
+        exclude,
+        attrs: Vec::new(),
+    };
     cx.element(apex, &inherited, &NsMap::new(), Some(&xml_attrs), &mut out);
     out.into_bytes()
 }
@@ -91,16 +95,22 @@ fn apply_decls<'d>(map: &mut NsMap<'d>, e: &'d Element) {
     }
 }
 
-struct Ctx<'a> {
+/// One attribute on its way out: (namespace, local name, prefix, value).
+type OutAttr<'d> = (&'d str, &'d str, Option<&'d str>, &'d str);
+
+struct Ctx<'a, 'd> {
     method: &'a Method,
     exclude: Option<&'a Element>,
+    /// Reused for every element's attributes (they are written before the
+    /// element's children are visited), so sorting them allocates once.
+    attrs: Vec<OutAttr<'d>>,
 }
 
-impl Ctx<'_> {
+impl<'d> Ctx<'_, 'd> {
     /// `inscope_parent`: namespaces in scope at the parent (XPath namespace
     /// axis); `rendered`: what the nearest output ancestors rendered.
-    fn element<'d>(
-        &self,
+    fn element(
+        &mut self,
         e: &'d Element,
         inscope_parent: &NsMap<'d>,
         rendered: &NsMap<'d>,
@@ -130,29 +140,25 @@ impl Ctx<'_> {
                 }
             }
             Method::Exclusive { inclusive_prefixes } => {
-                let mut used: Vec<&'d str> = Vec::new();
-                used.push(e.prefix.as_deref().unwrap_or(""));
-                for a in &e.attrs {
-                    if let Some(p) = a.prefix.as_deref() {
-                        if p != "xml" {
-                            used.push(p);
-                        }
-                    }
-                }
+                // Prefixes visibly used: the element's own (or the default
+                // namespace) and its attributes' (xml excepted).
+                let own = std::iter::once(e.prefix.as_deref().unwrap_or(""));
+                let of_attrs = e
+                    .attrs
+                    .iter()
+                    .filter_map(|a| a.prefix.as_deref())
+                    .filter(|&p| p != "xml");
                 // Listed prefixes follow the inclusive rule: rendered when in
                 // scope, whether used or not; a listed `#default` that is
                 // unbound here may need xmlns="". Walk the in-scope prefixes
                 // (bounded by the reader's MAX_NAMESPACES_IN_SCOPE), never the
                 // list: per element, work must not grow with the PrefixList.
-                for &p in inscope.keys() {
-                    if !p.is_empty() && inclusive_prefixes.contains(p) {
-                        used.push(p);
-                    }
-                }
-                if inclusive_prefixes.contains("#default") {
-                    used.push("");
-                }
-                for p in used {
+                let listed = inscope
+                    .keys()
+                    .copied()
+                    .filter(|p| !p.is_empty() && inclusive_prefixes.contains(*p));
+                let listed_default = inclusive_prefixes.contains("#default").then_some("");
+                for p in own.chain(of_attrs).chain(listed).chain(listed_default) {
                     match inscope.get(p) {
                         Some(&u) => {
                             if rendered.get(p) != Some(&u) {
@@ -186,19 +192,16 @@ impl Ctx<'_> {
         }
 
         // Attributes sorted by (namespace URI, local name); unqualified first.
-        // (namespace, local, prefix, value)
-        let mut attrs: Vec<(&str, &str, Option<&str>, &str)> = e
-            .attrs
-            .iter()
-            .map(|a| {
-                (
-                    a.ns.as_deref().unwrap_or(""),
-                    &*a.local,
-                    a.prefix.as_deref(),
-                    a.value.as_str(),
-                )
-            })
-            .collect();
+        let mut attrs = std::mem::take(&mut self.attrs);
+        attrs.clear();
+        attrs.extend(e.attrs.iter().map(|a| {
+            (
+                a.ns.as_deref().unwrap_or(""),
+                &*a.local,
+                a.prefix.as_deref(),
+                a.value.as_str(),
+            )
+        }));
         if let Some(xml_attrs) = apex_xml_attrs {
             for (&local, &value) in xml_attrs {
                 let present = e
@@ -219,6 +222,7 @@ impl Ctx<'_> {
             out.push('"');
         }
         out.push('>');
+        self.attrs = attrs;
 
         let rendered_here: Cow<'_, NsMap<'d>> = if emit.is_empty() {
             Cow::Borrowed(rendered)

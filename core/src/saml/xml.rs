@@ -159,7 +159,7 @@ impl Element {
             .map(|a| a.value.as_str())
     }
 
-    pub fn child_elements(&self) -> impl Iterator<Item = &Element> {
+    pub fn child_elements(&self) -> impl DoubleEndedIterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {
             Node::Element(e) => Some(e),
             _ => None,
@@ -219,10 +219,7 @@ impl Element {
         while let Some(e) = stack.pop() {
             out.push(e);
             // Reverse so the stack pops children in document order.
-            let kids: Vec<&Element> = e.child_elements().collect();
-            for k in kids.into_iter().rev() {
-                stack.push(k);
-            }
+            stack.extend(e.child_elements().rev());
         }
         out
     }
@@ -688,8 +685,12 @@ impl Parser {
         // known; unprefixed ones (nearly all in SAML) are in no namespace and
         // are taken at once.
         let mut prefixed: Vec<(&str, &str, String)> = Vec::new();
+        let mut xml_declared = false;
+        // Uniqueness is checked here, by expanded name for attributes and by
+        // prefix for declarations (stricter than quick-xml's by-qname check,
+        // which would also cost an allocation per tag).
         let mut attrs_iter = s.attributes();
-        attrs_iter.with_checks(true);
+        attrs_iter.with_checks(false);
         for (count, a) in attrs_iter.enumerate() {
             if count >= MAX_ATTRIBUTES {
                 return malformed(format!(
@@ -703,6 +704,9 @@ impl Parser {
             let key: &str = a.key.0;
             let value = normalize_attr_value(&a.value)?;
             if key == "xmlns" {
+                if decls.iter().any(|d| d.prefix.is_none()) {
+                    return malformed("the default namespace is declared twice on one element");
+                }
                 if value == XML_NS || value == XMLNS_NS {
                     return malformed("the default namespace cannot be the xml or xmlns namespace");
                 }
@@ -717,11 +721,17 @@ impl Parser {
                 if p == "xmlns" {
                     return malformed("the xmlns prefix cannot be declared");
                 }
+                if decls.iter().any(|d| d.prefix.as_deref() == Some(p))
+                    || (p == "xml" && xml_declared)
+                {
+                    return malformed("a namespace prefix is declared twice on one element");
+                }
                 if p == "xml" {
                     if value != XML_NS {
                         return malformed("the xml prefix cannot be rebound");
                     }
                     // Declaring xml to its fixed URI is allowed and changes nothing.
+                    xml_declared = true;
                     continue;
                 }
                 if value.is_empty() {
