@@ -50,9 +50,15 @@ begin
     end if;
 
     if not found and v_provider.seat_limit is not null then
-        -- Seats are counted under a per-provider lock so that two concurrent
-        -- new users cannot both take the last seat.
-        perform pg_advisory_xact_lock(hashtextextended('jit.seats:' || v_provider.name, 0));
+        -- Seats are counted after claiming the provider's jit.seat_claims
+        -- row, so two concurrent new users cannot both take the last seat:
+        -- in READ COMMITTED the second waits for the first and counts with a
+        -- fresh snapshot; in REPEATABLE READ / SERIALIZABLE, a snapshot taken
+        -- before another admission committed cannot update the row (40001:
+        -- the caller retries, as with any serialization failure).
+        insert into jit.seat_claims as c (provider, last_admission)
+        values (v_provider.name, now())
+        on conflict (provider) do update set last_admission = excluded.last_admission;
         perform 1 from jit.users where provider = v_provider.name and subject = v_subject;
         if not found and (select count(*) from jit.users
                           where provider = v_provider.name

@@ -110,6 +110,19 @@ create table jit.seen_tokens (
 );
 create index on jit.seen_tokens (expires_at);
 
+-- One row per provider that has admitted a user under a seat limit. Every
+-- such admission updates its row before counting seats: concurrent
+-- admissions queue on the row lock, and a REPEATABLE READ or SERIALIZABLE
+-- caller whose snapshot predates another admission gets a serialization
+-- failure (40001, retry) instead of counting from a stale snapshot. Not
+-- dumped: an empty table is a correct starting point.
+create table jit.seat_claims (
+    provider       text primary key
+                   references jit.providers (name) on update cascade on delete cascade,
+    last_admission timestamptz not null
+);
+comment on table jit.seat_claims is 'Internal: serializes admissions under seat_limit (see jit._apply_login)';
+
 create type jit.login_result as (
     user_id uuid,
     created boolean,

@@ -4,9 +4,10 @@ connections as the application role."""
 import threading
 
 import psycopg
+import pytest
 
 from conftest import APP_ROLE, connect
-from db import login
+from db import login, rejection
 
 N = 20
 
@@ -51,6 +52,44 @@ def test_seat_limit_holds_under_concurrent_new_users(idp, admin, dbname):
     assert seats == 5
     # Existing users still log in when the provider is full.
     assert login(connect(dbname, user=APP_ROLE), idp.mint(idp.claims(sub="early")))["created"] is False
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable"])
+def test_seat_limit_holds_for_snapshot_isolation_callers(idp, admin, dbname, level):
+    """Two callers whose snapshots predate each other's admission: the second
+    must not count seats from its stale snapshot. It gets a serialization
+    failure (40001), and its retry finds the provider full."""
+    admin.execute("update jit.providers set seat_limit = 2 where name = 'acme'")
+    login(connect(dbname, user=APP_ROLE), idp.mint(idp.claims(sub="early")))
+    a, b = connect(dbname, user=APP_ROLE), connect(dbname, user=APP_ROLE)
+    for c in (a, b):
+        c.execute(f"begin isolation level {level}")
+        c.execute("select count(*) from jit.users")  # takes the transaction snapshot
+    a.execute("select * from jit_login(%s)", (idp.mint(idp.claims(sub="a")),))
+    a.execute("commit")
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        b.execute("select * from jit_login(%s)", (idp.mint(idp.claims(sub="b")),))
+    b.execute("rollback")
+    assert rejection(b, idp.mint(idp.claims(sub="b"))) == ("28000", "seat_limit_reached")
+    seats = admin.execute(
+        "select count(*) from jit.users where disabled_at is null and not blocked").fetchone()[0]
+    assert seats == 2
+
+
+def test_seat_claims_do_not_serialize_existing_users(idp, admin, dbname):
+    """Only admissions of new users touch jit.seat_claims: a returning user in
+    REPEATABLE READ logs in beside a concurrent admission."""
+    admin.execute("update jit.providers set seat_limit = 3 where name = 'acme'")
+    login(connect(dbname, user=APP_ROLE), idp.mint(idp.claims(sub="early")))
+    a, b = connect(dbname, user=APP_ROLE), connect(dbname, user=APP_ROLE)
+    for c in (a, b):
+        c.execute("begin isolation level repeatable read")
+        c.execute("select count(*) from jit.users")
+    a.execute("select * from jit_login(%s)", (idp.mint(idp.claims(sub="new")),))
+    a.execute("commit")
+    b.execute("select * from jit_login(%s)", (idp.mint(idp.claims(sub="early")),))
+    b.execute("commit")
+    assert admin.execute("select count(*) from jit.seat_claims").fetchone()[0] == 1
 
 
 def test_freed_seat_admits_the_next_user(idp, admin, dbname):

@@ -1,4 +1,4 @@
-"""Upgrades: the previous version installed from its frozen script, then
+"""Upgrades: each earlier version installed from its frozen script, then
 ALTER EXTENSION ... UPDATE, must end exactly where a fresh install starts."""
 
 import uuid
@@ -9,7 +9,8 @@ from conftest import connect
 from db import login
 from idp import OidcIdP
 
-PREVIOUS = "0.1.0"
+# Every earlier release, each installed from its frozen script.
+PREVIOUS = ["0.1.0", "0.2.0"]
 
 
 def catalog(conn):
@@ -54,10 +55,11 @@ def fresh_db(cluster):
         c.execute(f"drop database {name} with (force)")
 
 
-def test_update_from_previous_version_matches_a_fresh_install(fresh_db, dbname):
+@pytest.mark.parametrize("previous", PREVIOUS)
+def test_update_from_previous_version_matches_a_fresh_install(fresh_db, dbname, previous):
     with connect(fresh_db) as old:
-        old.execute(f"create extension jit_provision version '{PREVIOUS}'")
-        assert old.execute("select extversion from pg_extension where extname = 'jit_provision'").fetchone()[0] == PREVIOUS
+        old.execute(f"create extension jit_provision version '{previous}'")
+        assert old.execute("select extversion from pg_extension where extname = 'jit_provision'").fetchone()[0] == previous
         idp = OidcIdP(name="acme", issuer="https://idp.example.com/acme", client_id="app-1")
         idp.register(old)
         first = login(old, idp.mint(idp.claims(sub="ann")))
@@ -67,12 +69,15 @@ def test_update_from_previous_version_matches_a_fresh_install(fresh_db, dbname):
         current, default = old.execute(
             "select e.extversion, a.default_version from pg_extension e "
             "join pg_available_extensions a on a.name = e.extname where e.extname = 'jit_provision'").fetchone()
-        assert current == default != PREVIOUS
+        assert current == default != previous
 
         # Data and behaviour survive the update, and the new version's functions work.
         again = login(old, idp.mint(idp.claims(sub="ann")))
         assert (again["user_id"], again["created"]) == (first["user_id"], False)
         assert old.execute("select count(*) from jit.cleanup()").fetchone()[0] == 1
+        old.execute("update jit.providers set seat_limit = 2")
+        assert login(old, idp.mint(idp.claims(sub="bob")))["created"] is True
+        assert old.execute("select provider from jit.seat_claims").fetchall() == [("acme",)]
 
         with connect(dbname) as new:  # the dbname fixture installs the default version
             assert catalog(old) == catalog(new)

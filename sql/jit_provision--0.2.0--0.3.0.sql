@@ -1,0 +1,144 @@
+-- jit_provision 0.2.0 -> 0.3.0: seat limits hold for REPEATABLE READ and
+-- SERIALIZABLE callers too. Admissions under a seat limit now queue on a row
+-- of jit.seat_claims (a stale snapshot gets a serialization failure) instead
+-- of an advisory lock (which a stale snapshot could count past).
+
+-- One row per provider that has admitted a user under a seat limit. Every
+-- such admission updates its row before counting seats: concurrent
+-- admissions queue on the row lock, and a REPEATABLE READ or SERIALIZABLE
+-- caller whose snapshot predates another admission gets a serialization
+-- failure (40001, retry) instead of counting from a stale snapshot. Not
+-- dumped: an empty table is a correct starting point.
+create table jit.seat_claims (
+    provider       text primary key
+                   references jit.providers (name) on update cascade on delete cascade,
+    last_admission timestamptz not null
+);
+comment on table jit.seat_claims is 'Internal: serializes admissions under seat_limit (see jit._apply_login)';
+revoke all on jit.seat_claims from public;
+
+-- The write path, with the seat claim (same text as sql/login.sql).
+create or replace function jit._apply_login(p_identity jsonb)
+returns jit._applied
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_provider    jit.providers;
+    v_subject     text := p_identity ->> 'subject';
+    v_token_id    text := p_identity ->> 'token_id';
+    v_idp_groups  text[] := array(select jsonb_array_elements_text(p_identity -> 'idp_groups'));
+    v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
+    v_user        jit.users;
+    v_user_id     uuid;
+    v_blocked     boolean;
+    v_created     boolean;
+    v_grants      text[];
+    v_result      jit._applied;
+begin
+    select * into strict v_provider from jit.providers where name = p_identity ->> 'provider';
+
+    -- 2. replay: the token id may be used once until the token expires (plus
+    -- the skew the verifier allowed). An expired entry is taken over.
+    insert into jit.seen_tokens as s (provider, token_id, expires_at)
+    values (v_provider.name, v_token_id,
+            to_timestamp((p_identity ->> 'expires_at')::double precision) + v_provider.clock_skew)
+    on conflict (provider, token_id) do update
+        set expires_at = excluded.expires_at
+        where s.expires_at <= now();
+    if not found then
+        perform jit._reject(v_provider.name, 'replayed',
+                            'token id was already used', v_token_id);
+    end if;
+
+    -- 3. admission, and 4. upsert. An existing user is locked first, so a
+    -- concurrent deprovision cannot slip between the check and the update.
+    select * into v_user from jit.users
+    where provider = v_provider.name and subject = v_subject
+    for update;
+
+    if found and v_user.blocked then
+        perform jit._reject(v_provider.name, 'user_blocked',
+                            'user is blocked', v_token_id);
+    end if;
+
+    if not found and v_provider.seat_limit is not null then
+        -- Seats are counted after claiming the provider's jit.seat_claims
+        -- row, so two concurrent new users cannot both take the last seat:
+        -- in READ COMMITTED the second waits for the first and counts with a
+        -- fresh snapshot; in REPEATABLE READ / SERIALIZABLE, a snapshot taken
+        -- before another admission committed cannot update the row (40001:
+        -- the caller retries, as with any serialization failure).
+        insert into jit.seat_claims as c (provider, last_admission)
+        values (v_provider.name, now())
+        on conflict (provider) do update set last_admission = excluded.last_admission;
+        perform 1 from jit.users where provider = v_provider.name and subject = v_subject;
+        if not found and (select count(*) from jit.users
+                          where provider = v_provider.name
+                            and disabled_at is null and not blocked) >= v_provider.seat_limit then
+            perform jit._reject(v_provider.name, 'seat_limit_reached',
+                                format('provider has no free seat (limit %s)', v_provider.seat_limit),
+                                v_token_id);
+        end if;
+    end if;
+
+    insert into jit.users as u (provider, subject, email, name, given_name, family_name,
+                                attributes, last_login_at, login_count)
+    values (v_provider.name, v_subject,
+            p_identity ->> 'email', p_identity ->> 'name',
+            p_identity ->> 'given_name', p_identity ->> 'family_name',
+            coalesce(p_identity -> 'attributes', '{}'), now(), 1)
+    on conflict (provider, subject) do update
+        set email = excluded.email,
+            name = excluded.name,
+            given_name = excluded.given_name,
+            family_name = excluded.family_name,
+            attributes = excluded.attributes,
+            updated_at = now(),
+            last_login_at = now(),
+            login_count = u.login_count + 1,
+            disabled_at = null
+    returning u.id, u.blocked, (u.xmax = 0) into v_user_id, v_blocked, v_created;
+
+    -- A row created by a concurrent first login of the same user may have
+    -- been blocked in between; the upsert above waited for it.
+    if v_blocked then
+        perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id);
+    end if;
+
+    -- 5. memberships: grants by mapping; '*' grants to everyone of the provider.
+    v_grants := array(
+        select distinct g.app_group from jit.group_map g
+        where g.provider = v_provider.name
+          and (g.idp_group = '*' or g.idp_group = any (v_idp_groups))
+        order by 1);
+
+    insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
+    insert into jit.memberships (user_id, group_name, source)
+    select v_user_id, g, v_provider.name from unnest(v_grants) g
+    on conflict (user_id, group_name) do nothing;
+
+    -- Sync removes only what this provider granted, and never on a partial
+    -- group list (Entra ID overage): then it only adds.
+    if v_provider.sync_groups and v_complete then
+        delete from jit.memberships
+        where user_id = v_user_id and source = v_provider.name
+          and group_name <> all (v_grants);
+    end if;
+
+    -- 6. the audit row (the hook runs next, in the shell, same transaction).
+    insert into jit.login_events (provider, subject, user_id, outcome, token_id)
+    values (v_provider.name, v_subject, v_user_id,
+            case when v_created then 'created' else 'updated' end, v_token_id);
+
+    v_result.user_id := v_user_id;
+    v_result.created := v_created;
+    v_result.groups := array(select m.group_name from jit.memberships m
+                             where m.user_id = v_user_id order by 1);
+    if v_provider.on_login is not null then
+        v_result.hook := v_provider.on_login::regproc::text;
+        v_result.hook_owner := (select proowner from pg_proc where oid = v_provider.on_login);
+    end if;
+    return v_result;
+end
+$$;
