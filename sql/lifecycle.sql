@@ -54,7 +54,8 @@ begin
         deleted := 0;
         purged_tokens := 0;
 
-        -- One cleanup per provider at a time (overlapping pg_cron runs).
+        -- One cleanup per provider at a time (overlapping pg_cron runs), and
+        -- none while jit.deprovision works on the provider (same lock).
         perform pg_catalog.pg_advisory_xact_lock(
             pg_catalog.hashtextextended('jit.cleanup:' || v_p.name, 0));
 
@@ -141,6 +142,11 @@ begin
         raise exception 'jit.deprovision: unknown provider "%"', v_provider
             using errcode = '22023';
     end if;
+
+    -- One at a time with jit.cleanup of the same provider: both lock many
+    -- user rows, in different orders, and could otherwise deadlock.
+    perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('jit.cleanup:' || v_provider, 0));
 
     -- The row locks taken here are the ones jit_login waits for, so a login
     -- racing with the deprovision sees the block. Users blocked and disabled

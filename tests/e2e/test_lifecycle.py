@@ -6,6 +6,7 @@ import datetime
 import psycopg
 import pytest
 
+from conftest import connect
 from db import login, rejection, snapshot
 from idp import OidcIdP
 
@@ -391,6 +392,25 @@ def test_deprovision_frees_a_seat(idp, app, admin):
     assert rejection(app, idp.mint(idp.claims(sub="c"))) == ("28000", "seat_limit_reached")
     assert admin.execute("select jit.deprovision('acme', array['a'])").fetchone()[0] == 1
     assert login(app, idp.mint(idp.claims(sub="c")))["created"] is True
+
+
+def test_cleanup_waits_for_a_deprovision_of_the_same_provider(idp, app, admin, dbname, beta):
+    """The two lock many user rows in different orders: they take turns per
+    provider (so they cannot deadlock), even when their users differ."""
+    log_in(app, idp, "stays", "leaves")
+    log_in(app, beta, "old")
+    admin.execute("update jit.providers set stale_after = '30 days'")
+    idle(admin, "old", 60)
+    with connect(dbname) as dba, connect(dbname) as cron:
+        dba.execute("begin")
+        dba.execute("select jit.deprovision('acme', array['leaves'])")
+        cron.execute("set lock_timeout = '300ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            cron.execute("select * from jit.cleanup()")
+        dba.execute("commit")
+        cron.execute("select * from jit.cleanup(max_share => 1)")
+    assert state(admin) == {"leaves": (False, True), "stays": (True, False)}
+    assert state(admin, "beta")["old"] == (False, False)
 
 
 def test_deprovision_of_an_unknown_provider_is_an_error(admin, idp):

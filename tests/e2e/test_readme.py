@@ -74,8 +74,6 @@ def test_rls_example(admin, dbname):
 
 
 def test_offboarding_from_csv_with_psql(admin, dbname, tmp_path):
-    import subprocess
-
     from conftest import HOST, PORT
 
     *_, offboard = readme_blocks()
