@@ -145,6 +145,10 @@ def test_cleanup_frees_seats(idp, app, admin):
     idle(admin, "a", 40)
     assert cleanup(admin)[0] == {"acme": (1, 0, 0)}
     assert login(app, idp.mint(idp.claims(sub="c")))["created"] is True
+    # The contract's "existing users still log in": a disabled user who comes
+    # back is enabled again, even on a full provider (README says so).
+    assert login(app, idp.mint(idp.claims(sub="a")))["created"] is False
+    assert state(admin) == {"a": (True, False), "b": (True, False), "c": (True, False)}
 
 
 # ---------------------------------------------------------------------------

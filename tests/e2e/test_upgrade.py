@@ -38,11 +38,19 @@ def catalog(conn):
         select tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) from pg_trigger
         where not tgisinternal and tgrelid in (select oid from pg_class where relnamespace = 'jit'::regnamespace)
         order by 1, 2""").fetchall()
+    indexes = conn.execute("select indexname, indexdef from pg_indexes where schemaname = 'jit' order by 1").fetchall()
+    comments = conn.execute("""
+        select d.classoid::regclass::text, pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
+        from pg_description d
+        join pg_depend x on x.classid = d.classoid and x.objid = d.objoid and x.deptype = 'e'
+        join pg_extension e on e.oid = x.refobjid and e.extname = 'jit_provision'
+        order by 1, 2""").fetchall()
     dumped = conn.execute("""
         select array(select c::regclass::text from unnest(extconfig) c order by 1) from pg_extension
         where extname = 'jit_provision'""").fetchone()
     return {"objects": objs, "functions": funcs, "columns": cols, "constraints": cons,
-            "policies": pols, "triggers": trgs, "config_dump": dumped}
+            "policies": pols, "triggers": trgs, "indexes": indexes, "comments": comments,
+            "config_dump": dumped}
 
 
 @pytest.fixture

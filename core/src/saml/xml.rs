@@ -129,6 +129,9 @@ pub struct Element {
     /// Namespace URI; `None` when the element is in no namespace.
     pub ns: Option<Name>,
     pub ns_decls: Vec<NsDecl>,
+    /// Unprefixed attributes in document order, then prefixed ones in
+    /// document order. Nothing may depend on this order: expanded names are
+    /// unique on an element and canonicalization sorts.
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
 }
