@@ -87,13 +87,28 @@ begin
 end
 $$;
 
+-- Row triggers, enabled ALWAYS: they fire under session_replication_role =
+-- replica too (a data load into a live database, the apply worker of logical
+-- replication, which fires no statement triggers for row changes), so no
+-- change to a provider can bypass the caches of open backends. TRUNCATE has
+-- no row triggers: statement triggers cover it.
 create trigger providers_changed
-after insert or update or delete or truncate on jit.providers
+after insert or update or delete on jit.providers
+for each row execute function jit._config_changed_trigger();
+create trigger providers_truncated
+after truncate on jit.providers
 for each statement execute function jit._config_changed_trigger();
+alter table jit.providers enable always trigger providers_changed;
+alter table jit.providers enable always trigger providers_truncated;
 
 create trigger claim_map_changed
-after insert or update or delete or truncate on jit.claim_map
+after insert or update or delete on jit.claim_map
+for each row execute function jit._config_changed_trigger();
+create trigger claim_map_truncated
+after truncate on jit.claim_map
 for each statement execute function jit._config_changed_trigger();
+alter table jit.claim_map enable always trigger claim_map_changed;
+alter table jit.claim_map enable always trigger claim_map_truncated;
 
 -------------------------------------------------------------------------------
 -- Row-level security: a non-admin role sees only its own identity's rows

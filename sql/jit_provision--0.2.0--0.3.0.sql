@@ -3,7 +3,8 @@
 -- of jit.seat_claims (a stale snapshot gets a serialization failure) instead
 -- of an advisory lock (which a stale snapshot could count past).
 -- jit.cleanup and jit.deprovision of one provider no longer run at the same
--- time (they could deadlock on user rows).
+-- time (they could deadlock on user rows). Provider changes reach open
+-- backends' caches under session_replication_role = replica too.
 
 -- One row per provider that has admitted a user under a seat limit. Every
 -- such admission updates its row before counting seats: concurrent
@@ -316,3 +317,30 @@ begin
     return v_affected;
 end
 $$;
+
+-- Cache invalidation that replica-role sessions and logical replication
+-- cannot bypass (same text as sql/finalize.sql).
+drop trigger providers_changed on jit.providers;
+drop trigger claim_map_changed on jit.claim_map;
+-- Row triggers, enabled ALWAYS: they fire under session_replication_role =
+-- replica too (a data load into a live database, the apply worker of logical
+-- replication, which fires no statement triggers for row changes), so no
+-- change to a provider can bypass the caches of open backends. TRUNCATE has
+-- no row triggers: statement triggers cover it.
+create trigger providers_changed
+after insert or update or delete on jit.providers
+for each row execute function jit._config_changed_trigger();
+create trigger providers_truncated
+after truncate on jit.providers
+for each statement execute function jit._config_changed_trigger();
+alter table jit.providers enable always trigger providers_changed;
+alter table jit.providers enable always trigger providers_truncated;
+
+create trigger claim_map_changed
+after insert or update or delete on jit.claim_map
+for each row execute function jit._config_changed_trigger();
+create trigger claim_map_truncated
+after truncate on jit.claim_map
+for each statement execute function jit._config_changed_trigger();
+alter table jit.claim_map enable always trigger claim_map_changed;
+alter table jit.claim_map enable always trigger claim_map_truncated;

@@ -177,6 +177,35 @@ def test_identity_lasts_one_transaction(idp, app):
     assert app.execute("select count(*) from jit.users").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("how", ["update", "claim_map", "truncate"])
+def test_config_change_under_replica_role_is_seen_by_an_open_connection(idp, app, admin, how):
+    """A change made with session_replication_role = replica (data loads,
+    the apply worker of logical replication) still drops every backend's
+    cached provider: the invalidation triggers are row triggers enabled ALWAYS."""
+    if how == "truncate":
+        admin.execute("insert into jit.claim_map values ('acme', 'email', 'upn')")
+    def claims():  # a fresh jti each time
+        return idp.claims(sub="dave", email="dave@example.com", upn="d@corp.example")
+
+    login(app, idp.mint(claims()))  # warms this backend's cache
+    rotated = OidcIdP(name="acme", issuer=idp.issuer, client_id=idp.client_id)
+    admin.execute("set session_replication_role = replica")
+    if how == "update":
+        admin.execute("update jit.providers set jwks = %s where name = 'acme'", (json.dumps(rotated.jwks()),))
+    elif how == "claim_map":
+        admin.execute("insert into jit.claim_map values ('acme', 'email', 'upn')")
+    else:
+        admin.execute("truncate jit.claim_map")
+    admin.execute("reset session_replication_role")
+    if how == "update":
+        assert rejection(app, idp.mint(claims())) == ("28000", "bad_signature")
+        assert login(app, rotated.mint(claims()))["created"] is False
+    else:
+        want = "d@corp.example" if how == "claim_map" else "dave@example.com"
+        r = login(app, idp.mint(claims()))
+        assert admin.execute("select email from jit.users where id = %s", (r["user_id"],)).fetchone()[0] == want
+
+
 def test_config_change_is_seen_by_an_open_connection(idp, app, admin):
     login(app, idp.mint(idp.claims(sub="dave")))  # warms this backend's cache
     rotated = OidcIdP(name="acme", issuer=idp.issuer, client_id=idp.client_id)

@@ -35,7 +35,7 @@ def catalog(conn):
         from pg_constraint where connamespace = 'jit'::regnamespace order by 1, 2""").fetchall()
     pols = conn.execute("select tablename, policyname, cmd, qual from pg_policies where schemaname = 'jit' order by 1, 2").fetchall()
     trgs = conn.execute("""
-        select tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) from pg_trigger
+        select tgrelid::regclass::text, tgname, pg_get_triggerdef(oid), tgenabled from pg_trigger
         where not tgisinternal and tgrelid in (select oid from pg_class where relnamespace = 'jit'::regnamespace)
         order by 1, 2""").fetchall()
     indexes = conn.execute("select indexname, indexdef from pg_indexes where schemaname = 'jit' order by 1").fetchall()
