@@ -6,7 +6,6 @@
 //! the harness for the header's alg first.
 #![no_main]
 
-use jit_provision_core::parse;
 use jit_provision_fuzz as h;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,14 +15,8 @@ fuzz_target!(|data: &[u8]| {
         Some(signed) => (signed, true),
         None => (text.into_owned(), false),
     };
-    let token = match parse(&token_text) {
-        Ok(t) => t,
-        Err(e) => {
-            if h::verbose() {
-                eprintln!("[parse] {e}");
-            }
-            return;
-        }
+    let Some(token) = h::parse_logged(&token_text) else {
+        return;
     };
     let _ = token.issuer();
     h::judge(&token, h::oidc_providers(), h::oidc_contexts(), templated);

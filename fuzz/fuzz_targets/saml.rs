@@ -6,7 +6,7 @@
 //! Templates (`{SIG_A}` / `{SIG_R}` markers) are signed by the harness first.
 #![no_main]
 
-use jit_provision_core::{parse, saml};
+use jit_provision_core::saml;
 use jit_provision_fuzz as h;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,14 +21,8 @@ fuzz_target!(|data: &[u8]| {
         Some(signed) => (signed, true),
         None => (text.into_owned(), false),
     };
-    let token = match parse(&token_text) {
-        Ok(t) => t,
-        Err(e) => {
-            if h::verbose() {
-                eprintln!("[parse] {e}");
-            }
-            return;
-        }
+    let Some(token) = h::parse_logged(&token_text) else {
+        return;
     };
     // As the extension does: the provider is looked up by the claimed issuer.
     let own;

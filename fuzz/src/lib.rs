@@ -47,6 +47,19 @@ pub fn verbose() -> bool {
     *V.get_or_init(|| std::env::var_os("JIT_FUZZ_VERBOSE").is_some_and(|v| v != "0"))
 }
 
+/// `parse`, printing the rejection when verbose; `None` when refused.
+pub fn parse_logged(token_text: &str) -> Option<jit_provision_core::Token> {
+    match jit_provision_core::parse(token_text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            if verbose() {
+                eprintln!("[parse] {e}");
+            }
+            None
+        }
+    }
+}
+
 fn rng() -> &'static SystemRandom {
     static RNG: OnceLock<SystemRandom> = OnceLock::new();
     RNG.get_or_init(SystemRandom::new)
