@@ -65,6 +65,7 @@ fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Iden
     let ctx = Context {
         now,
         request_id: request_id.map(str::to_string),
+        ..Default::default()
     };
     match verifier::verify(&parsed, &provider, &ctx) {
         Ok(identity) => identity,

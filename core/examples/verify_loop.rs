@@ -44,6 +44,7 @@ fn main() {
     let ctx = Context {
         now: now.parse().expect("unix time"),
         request_id: None,
+        ..Default::default()
     };
     // Check once that the token verifies: a loop over rejections measures nothing useful.
     let parsed = token::parse(&token_text).expect("token parses");

@@ -30,4 +30,4 @@ pub use error::{ConfigError, Reason, Rejection};
 pub use fingerprint::fingerprint;
 pub use identity::Identity;
 pub use provider::{Protocol, Provider, ProviderSettings};
-pub use token::{parse, verify, Context, Token, MAX_TOKEN_BYTES};
+pub use token::{parse, verify, Budget, Context, Token, MAX_TOKEN_BYTES};

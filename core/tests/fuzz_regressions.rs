@@ -56,6 +56,7 @@ fn ctx() -> Context {
         now: NOW,
         request_id: None,
     }
+    ..Default::default()
 }
 
 /// The reason `token` is refused with, through `parse` then `verify`.

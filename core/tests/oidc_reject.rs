@@ -604,6 +604,7 @@ fn request_mismatch() {
     let ctx = Context {
         now: NOW,
         request_id: Some("n-123".into()),
+        ..Default::default()
     };
     let t = KEYS.rsa.token(&claims_with(json!({"nonce": "n-999"})));
     let r = rejection_at(&t, &p, &ctx);

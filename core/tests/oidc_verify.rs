@@ -239,6 +239,7 @@ fn nonce_matches_request_id() {
     let ctx = Context {
         now: NOW,
         request_id: Some("n-123".into()),
+        ..Default::default()
     };
     let t = KEYS.ed.token(&claims_with(json!({"nonce": "n-123"})));
     accept_at(&t, &all_keys_provider(), &ctx);

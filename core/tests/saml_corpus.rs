@@ -310,6 +310,7 @@ fn run_case(dir: &Path, case: &Value) -> Outcome {
     let ctx = Context {
         now: at,
         request_id: s(case, "in_response_to"),
+        ..Default::default()
     };
     let parsed = match parse(&token) {
         Ok(t) => t,

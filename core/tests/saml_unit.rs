@@ -88,6 +88,7 @@ fn ctx(request_id: Option<&str>) -> Context {
     Context {
         now: NOW,
         request_id: request_id.map(str::to_string),
+        ..Default::default()
     }
 }
 
@@ -587,6 +588,7 @@ fn time_window() {
     let late = Context {
         now: NOW + 400,
         request_id: None,
+        ..Default::default()
     };
     assert_eq!(reason_of(&d.signed_both(&key), &p, &late), Reason::Expired);
 }
@@ -1066,6 +1068,7 @@ fn feide() -> (String, Provider, Context) {
     let c = Context {
         now: jit_provision_core::saml::time::parse_datetime("2012-07-03T11:33:20Z").unwrap(),
         request_id: Some("_d766d16611ac0d14121b".into()),
+        ..Default::default()
     };
     (doc, p, c)
 }

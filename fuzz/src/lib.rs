@@ -175,10 +175,12 @@ fn contexts_with(request_id: &str) -> [Context; 2] {
         Context {
             now: NOW,
             request_id: None,
+            ..Default::default()
         },
         Context {
             now: NOW,
             request_id: Some(request_id.into()),
+            ..Default::default()
         },
     ]
 }

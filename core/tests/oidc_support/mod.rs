@@ -249,6 +249,7 @@ pub fn ctx() -> Context {
     Context {
         now: NOW,
         request_id: None,
+        ..Default::default()
     }
 }
 
