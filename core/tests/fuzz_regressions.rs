@@ -55,8 +55,8 @@ fn ctx() -> Context {
     Context {
         now: NOW,
         request_id: None,
+        ..Default::default()
     }
-    ..Default::default()
 }
 
 /// The reason `token` is refused with, through `parse` then `verify`.
