@@ -117,7 +117,13 @@ fn sign_at(doc: &str, id: &str, marker: &str, key: &TestKey, o: &SigOpts) -> Str
     let parsed = xml::parse(&without).unwrap();
     let target = find_by_id(&parsed.root, id).unwrap();
     let path = parsed.root.path_to(target).unwrap();
-    let octets = c14n::canonicalize(&path, None, &Method::exclusive(None));
+    let octets = c14n::canonicalize(
+        &path,
+        None,
+        &Method::exclusive(None),
+        &c14n::Limits::bytes(1 << 24),
+    )
+    .unwrap();
     let dv = STANDARD.encode(ring::digest::digest(o.digest, &octets));
     let sig = format!(
         r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="{}"/><ds:DigestValue>{dv}</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>SIGVALUE</ds:SignatureValue></ds:Signature>"##,
@@ -133,7 +139,13 @@ fn sign_at(doc: &str, id: &str, marker: &str, key: &TestKey, o: &SigOpts) -> Str
         .unwrap();
     path.push(sig_el);
     path.push(sig_el.child_elements().next().unwrap());
-    let si = c14n::canonicalize(&path, None, &Method::exclusive(None));
+    let si = c14n::canonicalize(
+        &path,
+        None,
+        &Method::exclusive(None),
+        &c14n::Limits::bytes(1 << 24),
+    )
+    .unwrap();
     with.replace("SIGVALUE", &STANDARD.encode(key.sign(&si)))
 }
 
@@ -944,7 +956,10 @@ fn c14n_of(doc: &str, apex_local: &str, method: &Method) -> String {
         .find(|e| e.local == apex_local)
         .unwrap();
     let path = d.root.path_to(target).unwrap();
-    String::from_utf8(c14n::canonicalize(&path, None, method)).unwrap()
+    String::from_utf8(
+        c14n::canonicalize(&path, None, method, &c14n::Limits::bytes(1 << 24)).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -1023,7 +1038,13 @@ fn c14n_enveloped_exclusion() {
     )
     .unwrap();
     let sig = d.root.child_elements().nth(1).unwrap();
-    let out = c14n::canonicalize(&[&d.root], Some(sig), &Method::exclusive(None));
+    let out = c14n::canonicalize(
+        &[&d.root],
+        Some(sig),
+        &Method::exclusive(None),
+        &c14n::Limits::bytes(1 << 24),
+    )
+    .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
         r#"<r ID="x"><a></a><b></b></r>"#

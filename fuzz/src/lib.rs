@@ -18,7 +18,13 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jit_provision_core::provider::SamlSigned;
-use jit_provision_core::saml::c14n::{self, Method};
+use jit_provision_core::saml::c14n::{self, Limits, Method};
+
+/// Canonical output allowed when the harness signs a generated document.
+const SIGNING_LIMITS: Limits = Limits {
+    max_output: 1 << 24,
+    interrupt: None,
+};
 use jit_provision_core::saml::xml::{self, Element};
 use jit_provision_core::{Context, Protocol, Provider, ProviderSettings};
 use ring::rand::SystemRandom;
@@ -224,7 +230,7 @@ fn sign_one(doc: &str, marker: &str, pick: fn(&Element) -> Option<&Element>) -> 
     let target = pick(&parsed.root)?;
     let id = target.attr("ID").unwrap_or("");
     let path = parsed.root.path_to(target)?;
-    let octets = c14n::canonicalize(&path, None, &Method::exclusive(None));
+    let octets = c14n::canonicalize(&path, None, &Method::exclusive(None), &SIGNING_LIMITS).ok()?;
     let dv = STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, &octets));
     let sig = format!(
         r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/><ds:Reference URI="#{}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>{dv}</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>{SIG_PLACEHOLDER}</ds:SignatureValue></ds:Signature>"##,
@@ -240,7 +246,7 @@ fn sign_one(doc: &str, marker: &str, pick: fn(&Element) -> Option<&Element>) -> 
     let signed_info = sig_el.child_elements().next()?;
     let mut path = parsed.root.path_to(sig_el)?;
     path.push(signed_info);
-    let si = c14n::canonicalize(&path, None, &Method::exclusive(None));
+    let si = c14n::canonicalize(&path, None, &Method::exclusive(None), &SIGNING_LIMITS).ok()?;
     let value = keys().p256.sign(rng(), &si).ok()?;
     Some(with.replacen(SIG_PLACEHOLDER, &STANDARD.encode(value.as_ref()), 1))
 }

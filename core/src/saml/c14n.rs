@@ -10,17 +10,40 @@
 //! The node-set is always "an element and its descendants" (a same-document
 //! Reference `#id`, or SignedInfo), minus at most one element: the Signature
 //! removed by the enveloped-signature transform, identified by address.
+//!
+//! Budgets. Canonical form can be much longer than its source: exclusive
+//! c14n re-renders a namespace declaration on every element that uses it
+//! below a parent that does not, so a long URI and many tiny elements
+//! multiply. Output is therefore written into a sink that enforces a byte
+//! limit *while writing* ([`Limits`]), and the Reference digest is hashed as
+//! the output is produced ([`digest`]), so no buffer grows with it. Per
+//! element, namespace work is proportional to what the element itself
+//! declares and uses (scoped maps with undo logs, URIs compared by the
+//! reader's interning), never to everything in scope; only the apex looks at
+//! every in-scope declaration, once.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
+
+use ring::digest;
 
 use super::xml::{Element, Node, XML_NS};
+use crate::token::Budget;
 
 pub const EXCLUSIVE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 pub const EXCLUSIVE_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments";
 pub const INCLUSIVE: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
 pub const INCLUSIVE_WITH_COMMENTS: &str =
     "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments";
+
+/// Canonical bytes allowed on top of `factor × document size`. A SignedInfo
+/// is canonicalized on its own but inherits every in-scope declaration under
+/// inclusive c14n (at most 128 of at most 1 KiB each), which a small
+/// document's multiple would not cover.
+pub const SLACK_BYTES: usize = 64 * 1024;
+/// Canonical bytes hashed per update, and between two interrupt checks.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Elements visited between two interrupt checks.
+const INTERRUPT_EVERY: u32 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
@@ -46,53 +69,236 @@ impl Method {
     }
 }
 
-/// Prefix ("" = the default namespace) -> URI ("" = `xmlns=""`), borrowed
-/// from the document's own declarations: copying a map copies no strings.
-type NsMap<'d> = BTreeMap<&'d str, &'d str>;
+/// How much one canonicalization may write, and the interrupt hook it calls
+/// as it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_output: usize,
+    pub interrupt: Option<fn()>,
+}
+
+impl Limits {
+    /// `budget.canonical_factor × document_bytes + SLACK_BYTES`.
+    pub fn new(document_bytes: usize, budget: &Budget) -> Limits {
+        Limits {
+            max_output: budget
+                .canonical_factor
+                .saturating_mul(document_bytes)
+                .saturating_add(SLACK_BYTES),
+            interrupt: budget.interrupt,
+        }
+    }
+
+    /// A fixed output limit and no interrupt hook.
+    pub fn bytes(max_output: usize) -> Limits {
+        Limits {
+            max_output,
+            interrupt: None,
+        }
+    }
+}
+
+/// The canonical form would have been longer than [`Limits::max_output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    pub limit: usize,
+}
 
 /// Canonicalizes the last element of `path` (the apex). `path` runs from the
 /// document root down to the apex and supplies the namespaces (and for
 /// inclusive c14n the `xml:*` attributes) inherited from ancestors.
 /// `exclude` is omitted from the output with its whole subtree.
-pub fn canonicalize(path: &[&Element], exclude: Option<&Element>, method: &Method) -> Vec<u8> {
+pub fn canonicalize(
+    path: &[&Element],
+    exclude: Option<&Element>,
+    method: &Method,
+    limits: &Limits,
+) -> Result<Vec<u8>, Exceeded> {
+    let mut out = Out::new(limits, None);
+    run(path, exclude, method, &mut out);
+    out.finish()
+}
+
+/// The digest of what [`canonicalize`] would return, hashed while it is
+/// produced: memory stays at one chunk whatever the output's length.
+pub fn digest(
+    path: &[&Element],
+    exclude: Option<&Element>,
+    method: &Method,
+    algorithm: &'static digest::Algorithm,
+    limits: &Limits,
+) -> Result<digest::Digest, Exceeded> {
+    let mut out = Out::new(limits, Some(digest::Context::new(algorithm)));
+    run(path, exclude, method, &mut out);
+    out.finish_digest(algorithm)
+}
+
+fn run(path: &[&Element], exclude: Option<&Element>, method: &Method, out: &mut Out) {
     let Some((apex, ancestors)) = path.split_last() else {
-        return Vec::new();
+        return;
     };
-    let mut inherited = NsMap::new();
-    for a in ancestors {
-        apply_decls(&mut inherited, a);
-    }
-    // xml:* attributes of ancestors, nearest wins (inclusive c14n only).
-    let mut xml_attrs: BTreeMap<&str, &str> = BTreeMap::new();
-    if *method == Method::Inclusive {
-        for a in ancestors {
-            for at in &a.attrs {
-                if at.ns.as_deref() == Some(XML_NS) {
-                    xml_attrs.insert(&at.local, &at.value);
-                }
-            }
-        }
-    }
-    // The canonical form is about as long as the source it came from.
-    let mut out = String::with_capacity(4096);
     let mut cx = Ctx {
         method,
         exclude,
         attrs: Vec::new(),
+        inscope: Scope::default(),
+        rendered: Scope::default(),
     };
-    cx.element(apex, &inherited, &NsMap::new(), Some(&xml_attrs), &mut out);
-    out.into_bytes()
-}
-
-fn apply_decls<'d>(map: &mut NsMap<'d>, e: &'d Element) {
-    for d in &e.ns_decls {
-        let key = d.prefix.as_deref().unwrap_or("");
-        if d.uri.is_empty() {
-            map.remove(key);
-        } else {
-            map.insert(key, &d.uri);
+    for a in ancestors {
+        cx.declare(a);
+    }
+    // xml:* attributes of ancestors, nearest wins (inclusive c14n only).
+    let mut xml_attrs: Vec<(&str, &str)> = Vec::new();
+    if *method == Method::Inclusive {
+        for a in ancestors {
+            for at in &a.attrs {
+                if at.ns.as_deref() == Some(XML_NS) {
+                    match xml_attrs.iter_mut().find(|(l, _)| *l == &*at.local) {
+                        Some(slot) => slot.1 = &at.value,
+                        None => xml_attrs.push((&at.local, &at.value)),
+                    }
+                }
+            }
         }
     }
+    cx.element(apex, Some(&xml_attrs), out);
+}
+
+/// The output sink: counts bytes against the limit and stops writing (and
+/// the walk stops descending) once it is passed; hashes in chunks when given
+/// a hasher.
+struct Out {
+    buf: Vec<u8>,
+    hasher: Option<digest::Context>,
+    written: usize,
+    limit: usize,
+    over: bool,
+    interrupt: Option<fn()>,
+    elements: u32,
+}
+
+impl Out {
+    fn new(limits: &Limits, hasher: Option<digest::Context>) -> Out {
+        let cap = if hasher.is_some() { CHUNK_BYTES } else { 4096 };
+        Out {
+            buf: Vec::with_capacity(cap),
+            hasher,
+            written: 0,
+            limit: limits.max_output,
+            over: false,
+            interrupt: limits.interrupt,
+            elements: 0,
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        if self.over {
+            return;
+        }
+        match self.written.checked_add(s.len()) {
+            Some(total) if total <= self.limit => self.written = total,
+            _ => {
+                self.over = true;
+                return;
+            }
+        }
+        self.buf.extend_from_slice(s.as_bytes());
+        if self.buf.len() >= CHUNK_BYTES {
+            if let Some(h) = &mut self.hasher {
+                h.update(&self.buf);
+                self.buf.clear();
+                self.check_interrupts();
+            }
+        }
+    }
+
+    /// Counts an element; every so often gives the host a chance to cancel.
+    fn tick(&mut self) {
+        self.elements = self.elements.wrapping_add(1);
+        if self.elements % INTERRUPT_EVERY == 0 {
+            self.check_interrupts();
+        }
+    }
+
+    fn check_interrupts(&self) {
+        if let Some(f) = self.interrupt {
+            f();
+        }
+    }
+
+    fn finish(self) -> Result<Vec<u8>, Exceeded> {
+        if self.over {
+            return Err(Exceeded { limit: self.limit });
+        }
+        Ok(self.buf)
+    }
+
+    /// The digest of everything written (the hasher's, or of the buffer when
+    /// the sink was built without one).
+    fn finish_digest(
+        self,
+        algorithm: &'static digest::Algorithm,
+    ) -> Result<digest::Digest, Exceeded> {
+        if self.over {
+            return Err(Exceeded { limit: self.limit });
+        }
+        Ok(match self.hasher {
+            Some(mut h) => {
+                h.update(&self.buf);
+                h.finish()
+            }
+            None => digest::digest(algorithm, &self.buf),
+        })
+    }
+}
+
+/// Prefix ("" = the default namespace) -> URI, borrowed from the document's
+/// own declarations, with an undo log so leaving an element restores its
+/// parent's map in time proportional to what the element changed.
+#[derive(Default)]
+struct Scope<'d> {
+    map: HashMap<&'d str, &'d str>,
+    undo: Vec<(&'d str, Option<&'d str>)>,
+}
+
+impl<'d> Scope<'d> {
+    fn get(&self, prefix: &str) -> Option<&'d str> {
+        self.map.get(prefix).copied()
+    }
+
+    fn set(&mut self, prefix: &'d str, uri: &'d str) {
+        let old = self.map.insert(prefix, uri);
+        self.undo.push((prefix, old));
+    }
+
+    fn remove(&mut self, prefix: &'d str) {
+        let old = self.map.remove(prefix);
+        self.undo.push((prefix, old));
+    }
+
+    fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let Some((prefix, old)) = self.undo.pop() else {
+                break;
+            };
+            match old {
+                Some(u) => self.map.insert(prefix, u),
+                None => self.map.remove(prefix),
+            };
+        }
+    }
+}
+
+/// Same URI. The reader interns namespace URIs, so the same text is the same
+/// allocation and the common case costs no byte comparison; differing
+/// pointers fall back to comparing text (correct for any tree), and then the
+/// declaration is usually written out, which the output budget pays for.
+fn same_uri(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// One attribute on its way out: (namespace, local name, prefix, value).
@@ -104,82 +310,124 @@ struct Ctx<'a, 'd> {
     /// Reused for every element's attributes (they are written before the
     /// element's children are visited), so sorting them allocates once.
     attrs: Vec<OutAttr<'d>>,
+    /// Namespaces in scope at the element being visited (XPath namespace axis).
+    inscope: Scope<'d>,
+    /// What the nearest output ancestors rendered ("" -> "" once `xmlns=""`
+    /// was written).
+    rendered: Scope<'d>,
 }
 
 impl<'d> Ctx<'_, 'd> {
-    /// `inscope_parent`: namespaces in scope at the parent (XPath namespace
-    /// axis); `rendered`: what the nearest output ancestors rendered.
-    fn element(
-        &mut self,
-        e: &'d Element,
-        inscope_parent: &NsMap<'d>,
-        rendered: &NsMap<'d>,
-        apex_xml_attrs: Option<&BTreeMap<&'d str, &'d str>>,
-        out: &mut String,
-    ) {
-        // Most elements declare nothing: borrow the parent's map then.
-        let inscope: Cow<'_, NsMap<'d>> = if e.ns_decls.is_empty() {
-            Cow::Borrowed(inscope_parent)
-        } else {
-            let mut m = inscope_parent.clone();
-            apply_decls(&mut m, e);
-            Cow::Owned(m)
-        };
+    fn declare(&mut self, e: &'d Element) {
+        for d in &e.ns_decls {
+            let key = d.prefix.as_deref().unwrap_or("");
+            if d.uri.is_empty() {
+                self.inscope.remove(key);
+            } else {
+                self.inscope.set(key, &d.uri);
+            }
+        }
+    }
 
-        // Namespace declarations to emit: prefix ("" = default) -> uri ("" = xmlns="").
-        let mut emit: NsMap<'d> = BTreeMap::new();
+    /// Adds `prefix` to `emit` when its in-scope binding is not what the
+    /// output ancestors rendered.
+    fn consider(&self, prefix: &'d str, emit: &mut Vec<(&'d str, &'d str)>) {
+        match self.inscope.get(prefix) {
+            Some(u) => {
+                if !self.rendered.get(prefix).is_some_and(|r| same_uri(r, u)) {
+                    emit.push((prefix, u));
+                }
+            }
+            None => {
+                // Only the default namespace can be unbound here (prefixes
+                // were resolved at parse time and cannot be undeclared).
+                if prefix.is_empty() && self.rendered.get("").is_some_and(|r| !r.is_empty()) {
+                    emit.push(("", ""));
+                }
+            }
+        }
+    }
+
+    /// The namespace declarations `e` renders, sorted by prefix ("" first).
+    ///
+    /// Only the apex looks at every in-scope declaration. Below it, a prefix
+    /// the element does not declare has the binding its parent had, and the
+    /// parent (an output element: the node-set is a whole subtree) already
+    /// rendered it where the method says so, so only the element's own
+    /// declarations and, for exclusive c14n, the prefixes it visibly uses
+    /// can need rendering.
+    fn namespaces(&self, e: &'d Element, apex: bool) -> Vec<(&'d str, &'d str)> {
+        let mut emit = Vec::new();
+        let own_decls = e.ns_decls.iter().map(|d| d.prefix.as_deref().unwrap_or(""));
         match self.method {
             Method::Inclusive => {
-                for (&p, &u) in inscope.iter() {
-                    if rendered.get(p) != Some(&u) {
-                        emit.insert(p, u);
+                if apex {
+                    for (&p, _) in self.inscope.map.iter() {
+                        self.consider(p, &mut emit);
                     }
-                }
-                if !inscope.contains_key("") && rendered.get("").is_some_and(|u| !u.is_empty()) {
-                    emit.insert("", "");
+                } else {
+                    for p in own_decls {
+                        self.consider(p, &mut emit);
+                    }
                 }
             }
             Method::Exclusive { inclusive_prefixes } => {
-                // Prefixes visibly used: the element's own (or the default
-                // namespace) and its attributes' (xml excepted).
-                let own = std::iter::once(e.prefix.as_deref().unwrap_or(""));
-                let of_attrs = e
-                    .attrs
-                    .iter()
-                    .filter_map(|a| a.prefix.as_deref())
-                    .filter(|&p| p != "xml");
-                // Listed prefixes follow the inclusive rule: rendered when in
-                // scope, whether used or not; a listed `#default` that is
-                // unbound here may need xmlns="". Walk the in-scope prefixes
-                // (bounded by the reader's MAX_NAMESPACES_IN_SCOPE), never the
-                // list: per element, work must not grow with the PrefixList.
-                let listed = inscope
-                    .keys()
-                    .copied()
-                    .filter(|p| !p.is_empty() && inclusive_prefixes.contains(*p));
-                let listed_default = inclusive_prefixes.contains("#default").then_some("");
-                for p in own.chain(of_attrs).chain(listed).chain(listed_default) {
-                    match inscope.get(p) {
-                        Some(&u) => {
-                            if rendered.get(p) != Some(&u) {
-                                emit.insert(p, u);
-                            }
+                // Visibly used: the element's own prefix (or the default
+                // namespace) and its attributes' prefixes (xml excepted).
+                self.consider(e.prefix.as_deref().unwrap_or(""), &mut emit);
+                for a in &e.attrs {
+                    if let Some(p) = a.prefix.as_deref().filter(|&p| p != "xml") {
+                        self.consider(p, &mut emit);
+                    }
+                }
+                // Listed prefixes follow the inclusive rule.
+                let listed = |p: &str| {
+                    if p.is_empty() {
+                        inclusive_prefixes.contains("#default")
+                    } else {
+                        inclusive_prefixes.contains(p)
+                    }
+                };
+                if apex {
+                    for (&p, _) in self.inscope.map.iter() {
+                        if listed(p) {
+                            self.consider(p, &mut emit);
                         }
-                        None => {
-                            // Only the default namespace can be unbound here
-                            // (prefixes were resolved at parse time).
-                            if p.is_empty() && rendered.get("").is_some_and(|u| !u.is_empty()) {
-                                emit.insert("", "");
-                            }
+                    }
+                    // (A listed but unbound #default renders nothing at the
+                    // apex: nothing was rendered above it.)
+                } else {
+                    for p in own_decls {
+                        if listed(p) {
+                            self.consider(p, &mut emit);
                         }
                     }
                 }
             }
         }
+        emit.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        emit.dedup_by(|a, b| a.0 == b.0);
+        emit
+    }
 
-        out.push('<');
+    fn element(
+        &mut self,
+        e: &'d Element,
+        apex_xml_attrs: Option<&[(&'d str, &'d str)]>,
+        out: &mut Out,
+    ) {
+        if out.over {
+            return;
+        }
+        out.tick();
+        let inscope_mark = self.inscope.mark();
+        let rendered_mark = self.rendered.mark();
+        self.declare(e);
+        let emit = self.namespaces(e, apex_xml_attrs.is_some());
+
+        out.push_str("<");
         push_qname(e.prefix.as_deref(), &e.local, out);
-        for (p, u) in &emit {
+        for &(p, u) in &emit {
             if p.is_empty() {
                 out.push_str(" xmlns=\"");
             } else {
@@ -188,7 +436,8 @@ impl<'d> Ctx<'_, 'd> {
                 out.push_str("=\"");
             }
             escape_attr(u, out);
-            out.push('"');
+            out.push_str("\"");
+            self.rendered.set(p, u);
         }
 
         // Attributes sorted by (namespace URI, local name); unqualified first.
@@ -203,7 +452,7 @@ impl<'d> Ctx<'_, 'd> {
             )
         }));
         if let Some(xml_attrs) = apex_xml_attrs {
-            for (&local, &value) in xml_attrs {
+            for &(local, value) in xml_attrs {
                 let present = e
                     .attrs
                     .iter()
@@ -215,29 +464,25 @@ impl<'d> Ctx<'_, 'd> {
         }
         attrs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         for (_, local, prefix, value) in &attrs {
-            out.push(' ');
+            out.push_str(" ");
             push_qname(*prefix, local, out);
             out.push_str("=\"");
             escape_attr(value, out);
-            out.push('"');
+            out.push_str("\"");
         }
-        out.push('>');
+        out.push_str(">");
         self.attrs = attrs;
 
-        let rendered_here: Cow<'_, NsMap<'d>> = if emit.is_empty() {
-            Cow::Borrowed(rendered)
-        } else {
-            let mut m = rendered.clone();
-            m.extend(emit);
-            Cow::Owned(m)
-        };
         for child in &e.children {
+            if out.over {
+                break;
+            }
             match child {
                 Node::Element(c) => {
                     if self.exclude.is_some_and(|x| std::ptr::eq(x, c)) {
                         continue;
                     }
-                    self.element(c, &inscope, &rendered_here, None, out);
+                    self.element(c, None, out);
                 }
                 Node::Text(t) => escape_text(t, out),
                 Node::Comment(_) => {}
@@ -245,7 +490,7 @@ impl<'d> Ctx<'_, 'd> {
                     out.push_str("<?");
                     out.push_str(target);
                     if !data.is_empty() {
-                        out.push(' ');
+                        out.push_str(" ");
                         out.push_str(data);
                     }
                     out.push_str("?>");
@@ -254,22 +499,24 @@ impl<'d> Ctx<'_, 'd> {
         }
         out.push_str("</");
         push_qname(e.prefix.as_deref(), &e.local, out);
-        out.push('>');
+        out.push_str(">");
+        self.rendered.rollback(rendered_mark);
+        self.inscope.rollback(inscope_mark);
     }
 }
 
 /// `prefix:local`, or `local` without a prefix.
-fn push_qname(prefix: Option<&str>, local: &str, out: &mut String) {
+fn push_qname(prefix: Option<&str>, local: &str, out: &mut Out) {
     if let Some(p) = prefix {
         out.push_str(p);
-        out.push(':');
+        out.push_str(":");
     }
     out.push_str(local);
 }
 
 /// Copies `s` to `out`, replacing the ASCII characters `replace` maps to an
 /// escape; runs without any are copied in one piece.
-fn escape_with(s: &str, out: &mut String, replace: fn(u8) -> Option<&'static str>) {
+fn escape_with(s: &str, out: &mut Out, replace: fn(u8) -> Option<&'static str>) {
     let mut run_start = 0;
     for (i, b) in s.bytes().enumerate() {
         if let Some(esc) = replace(b) {
@@ -282,7 +529,7 @@ fn escape_with(s: &str, out: &mut String, replace: fn(u8) -> Option<&'static str
     out.push_str(s.get(run_start..).unwrap_or(""));
 }
 
-fn escape_text(s: &str, out: &mut String) {
+fn escape_text(s: &str, out: &mut Out) {
     escape_with(s, out, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
@@ -292,7 +539,7 @@ fn escape_text(s: &str, out: &mut String) {
     });
 }
 
-fn escape_attr(s: &str, out: &mut String) {
+fn escape_attr(s: &str, out: &mut Out) {
     escape_with(s, out, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),

@@ -203,12 +203,14 @@ pub struct Verified {
 }
 
 /// Verifies `sig`, a direct child of `parent`, over `parent`. `path` runs
-/// from the document root to `parent` (both included).
+/// from the document root to `parent` (both included). Each canonical form
+/// computed is bounded by `limits`.
 pub fn verify(
     path: &[&Element],
     sig: &Element,
     provider: &Provider,
     keys: &[TrustedKey],
+    limits: &c14n::Limits,
 ) -> Result<Verified, Rejection> {
     let Some(parent) = path.last().copied() else {
         return bad("empty element path");
@@ -340,20 +342,50 @@ pub fn verify(
     }
     let expected = decode_b64(&leaf_text(dv_el, "DigestValue")?, "DigestValue")?;
 
-    // Digest of the parent with this Signature removed.
-    let octets = c14n::canonicalize(path, Some(sig), &ref_method);
-    let actual = digest::digest(digest_alg.ring(), &octets);
-    if actual.as_ref() != expected.as_slice() {
-        return bad("digest of the signed element does not match DigestValue");
-    }
-
-    // SignatureValue over canonical SignedInfo.
+    // The key-bound check first: SignatureValue over canonical SignedInfo.
+    // A forger without the key stops here, before the Reference's canonical
+    // form (the expensive, input-sized part) is computed at all. Anyone
+    // holding one genuine SignedInfo can still reach that part, which is why
+    // it has its own budget.
     let sig_bytes = decode_b64(&leaf_text(sig_value, "SignatureValue")?, "SignatureValue")?;
     let mut si_path: Vec<&Element> = path.to_vec();
     si_path.push(sig);
     si_path.push(signed_info);
-    let si_octets = c14n::canonicalize(&si_path, None, &si_method);
+    let si_octets = c14n::canonicalize(&si_path, None, &si_method, limits)
+        .or_else(|e| over_budget("SignedInfo", e))?;
+    verify_signature_value(sig_alg, keys, &si_octets, &sig_bytes)?;
 
+    // Digest of the parent with this Signature removed, hashed as it is
+    // canonicalized.
+    let actual = c14n::digest(path, Some(sig), &ref_method, digest_alg.ring(), limits)
+        .or_else(|e| over_budget("the signed element", e))?;
+    if actual.as_ref() != expected.as_slice() {
+        return bad("digest of the signed element does not match DigestValue");
+    }
+    Ok(Verified {
+        signature: sig_alg,
+        digest: digest_alg,
+    })
+}
+
+fn over_budget<T>(what: &str, e: c14n::Exceeded) -> Result<T, Rejection> {
+    reject(
+        Reason::Malformed,
+        format!(
+            "canonical form of {what} exceeds its limit of {} bytes (canonical_limit_factor × document size + {} bytes)",
+            e.limit,
+            c14n::SLACK_BYTES
+        ),
+    )
+}
+
+/// Whether `sig_bytes` is a signature of `signed` by one of `keys`.
+fn verify_signature_value(
+    sig_alg: SigAlg,
+    keys: &[TrustedKey],
+    signed: &[u8],
+    sig_bytes: &[u8],
+) -> Result<(), Rejection> {
     let mut tried = false;
     for key in keys {
         let Some((alg, public)) = ring_params(sig_alg, key) else {
@@ -361,13 +393,10 @@ pub fn verify(
         };
         tried = true;
         if UnparsedPublicKey::new(alg, public)
-            .verify(&si_octets, &sig_bytes)
+            .verify(signed, sig_bytes)
             .is_ok()
         {
-            return Ok(Verified {
-                signature: sig_alg,
-                digest: digest_alg,
-            });
+            return Ok(());
         }
     }
     if !tried {

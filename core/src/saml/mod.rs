@@ -59,6 +59,9 @@ pub struct SamlToken {
     doc: xml::Document,
     root: Root,
     issuer: Option<String>,
+    /// Bytes of the XML text (after base64 decoding): the size the
+    /// canonicalization budget is a multiple of.
+    source_len: usize,
 }
 
 impl SamlToken {
@@ -76,6 +79,11 @@ impl SamlToken {
     pub fn document(&self) -> &xml::Document {
         &self.doc
     }
+
+    /// Bytes of the XML text the document was parsed from.
+    pub fn source_len(&self) -> usize {
+        self.source_len
+    }
 }
 
 /// Trims XML whitespace: entity IDs, audiences and URLs cannot hold any at
@@ -86,15 +94,15 @@ pub(crate) fn trim_xml_ws(s: &str) -> &str {
 
 /// Parses an XML text holding a `samlp:Response` or a `saml:Assertion`.
 pub fn parse(xml_text: &str) -> Result<SamlToken, Rejection> {
-    from_document(xml::parse(xml_text)?)
+    from_document(xml::parse(xml_text)?, xml_text.len())
 }
 
 /// Same as [`parse`] for bytes (base64-decoded input).
 pub fn parse_bytes(bytes: &[u8]) -> Result<SamlToken, Rejection> {
-    from_document(xml::parse_bytes(bytes)?)
+    from_document(xml::parse_bytes(bytes)?, bytes.len())
 }
 
-fn from_document(doc: xml::Document) -> Result<SamlToken, Rejection> {
+fn from_document(doc: xml::Document, source_len: usize) -> Result<SamlToken, Rejection> {
     let root = &doc.root;
     let kind = if root.is(PROTOCOL_NS, "Response") {
         Root::Response
@@ -127,6 +135,7 @@ fn from_document(doc: xml::Document) -> Result<SamlToken, Rejection> {
         doc,
         root: kind,
         issuer,
+        source_len,
     })
 }
 

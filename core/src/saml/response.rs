@@ -16,6 +16,7 @@
 //! SubjectConfirmation; AudienceRestriction; subject mapping.
 
 use super::attributes;
+use super::c14n;
 use super::dsig::{self, DSIG_NS};
 use super::time::parse_datetime;
 use super::xml::Element;
@@ -260,8 +261,10 @@ pub fn verify(
         }
     }
     let keys = &provider.saml_keys;
+    // Canonicalization may produce at most a multiple of the document's size.
+    let limits = c14n::Limits::new(token.source_len(), &ctx.budget);
     if let Some(s) = response_sig {
-        dsig::verify(&[root], s, provider, keys)?;
+        dsig::verify(&[root], s, provider, keys, &limits)?;
     }
     if let Some(s) = assertion_sig {
         let path: Vec<&Element> = if is_response {
@@ -269,7 +272,7 @@ pub fn verify(
         } else {
             vec![assertion]
         };
-        dsig::verify(&path, s, provider, keys)?;
+        dsig::verify(&path, s, provider, keys, &limits)?;
     }
     // From here on every value is read from `root` (when its signature
     // verified, or for Response-only fields under an Assertion signature) or
