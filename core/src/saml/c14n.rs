@@ -215,7 +215,7 @@ impl Out {
     /// Counts an element; every so often gives the host a chance to cancel.
     fn tick(&mut self) {
         self.elements = self.elements.wrapping_add(1);
-        if self.elements % INTERRUPT_EVERY == 0 {
+        if self.elements.is_multiple_of(INTERRUPT_EVERY) {
             self.check_interrupts();
         }
     }

@@ -10,7 +10,7 @@
 //! looked up again by ID or path.
 
 use std::borrow::{Borrow, Cow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Deref;
 use std::rc::Rc;
@@ -30,6 +30,16 @@ pub const MAX_ATTRIBUTES: usize = 64;
 /// ancestors). Bounds the per-element work of canonicalization; real SAML
 /// documents stay under 20.
 pub const MAX_NAMESPACES_IN_SCOPE: usize = 128;
+/// Length of a namespace prefix. Prefixes are looked up and hashed per
+/// element; real ones are a few characters.
+pub const MAX_PREFIX_BYTES: usize = 64;
+/// Length of a namespace URI. Canonicalization may write a URI once per
+/// element that uses it; real ones are under 100 bytes.
+pub const MAX_NAMESPACE_URI_BYTES: usize = 1024;
+/// Elements, text nodes, comments and processing instructions in one
+/// document. Bounds the tree's memory (a few hundred bytes per node at
+/// worst); a SAML Response with a thousand group values holds about 4 000.
+pub const MAX_NODES: usize = 100_000;
 
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -442,14 +452,23 @@ fn split_qname(q: &str) -> Result<(Option<&str>, &str), Rejection> {
 struct Parser {
     /// Elements being built, outermost first.
     open: Vec<Element>,
-    /// Namespace declarations in scope, outermost first: (prefix, uri).
-    scope: Vec<(Option<Name>, Name)>,
+    /// Prefixes declared by open elements, outermost first ("" = default
+    /// namespace): what to unbind when each element closes.
+    scope: Vec<Name>,
     /// Length of `scope` before each open element's declarations (parallel to
     /// `open` while an element is being started or is open).
     scope_marks: Vec<usize>,
+    /// Prefix ("" = default) -> the URIs bound to it by open elements,
+    /// innermost last: one hash lookup per name, whatever is in scope.
+    bindings: HashMap<Name, Vec<Name>>,
+    /// Every distinct name and URI seen, shared by all their uses: equal
+    /// text is the same allocation, which canonicalization relies on to
+    /// compare URIs without reading them.
+    names: HashSet<Name>,
     root: Option<Element>,
     ids: HashSet<String>,
     seen_event: bool,
+    nodes: usize,
 }
 
 impl Parser {
@@ -520,7 +539,7 @@ impl Parser {
                     if self.open.is_empty() {
                         return malformed("CDATA outside the root element");
                     }
-                    self.push_text(raw);
+                    self.push_text(raw)?;
                 }
                 Event::GeneralRef(r) => {
                     let name: &str = &r;
@@ -529,10 +548,11 @@ impl Parser {
                     }
                     let c = resolve_reference(name)?;
                     let mut buf = [0u8; 4];
-                    self.push_text(c.encode_utf8(&mut buf));
+                    self.push_text(c.encode_utf8(&mut buf))?;
                 }
                 Event::Comment(c) => {
                     let raw: &str = &c;
+                    self.count_node()?;
                     if let Some(parent) = self.open.last_mut() {
                         parent.children.push(Node::Comment(raw.to_string()));
                     }
@@ -542,6 +562,7 @@ impl Parser {
                     if target.eq_ignore_ascii_case("xml") || !is_ncname(&target) {
                         return malformed("bad processing instruction target");
                     }
+                    self.count_node()?;
                     let data = p
                         .content()
                         .trim_start_matches([' ', '\t', '\n'])
@@ -575,24 +596,52 @@ impl Parser {
             }
             return malformed("text outside the root element");
         }
-        self.push_text(raw);
+        self.push_text(raw)
+    }
+
+    /// Counts one more node against [`MAX_NODES`].
+    fn count_node(&mut self) -> Result<(), Rejection> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return malformed(format!(
+                "more than {MAX_NODES} nodes (elements, texts, comments, processing instructions)"
+            ));
+        }
         Ok(())
     }
 
     /// Appends text, merging with a preceding text node (text, CDATA and
     /// references form one XPath text node).
-    fn push_text(&mut self, s: &str) {
+    fn push_text(&mut self, s: &str) -> Result<(), Rejection> {
         if s.is_empty() {
-            return;
+            return Ok(());
+        }
+        let merges = matches!(
+            self.open.last().and_then(|p| p.children.last()),
+            Some(Node::Text(_))
+        );
+        if !merges && !self.open.is_empty() {
+            self.count_node()?;
         }
         let Some(parent) = self.open.last_mut() else {
-            return;
+            return Ok(());
         };
         if let Some(Node::Text(prev)) = parent.children.last_mut() {
             prev.push_str(s);
         } else {
             parent.children.push(Node::Text(s.to_string()));
         }
+        Ok(())
+    }
+
+    /// The shared copy of `s` (see `names`).
+    fn name(&mut self, s: &str) -> Name {
+        if let Some(n) = self.names.get(s) {
+            return n.clone();
+        }
+        let n = Name::from(s);
+        self.names.insert(n.clone());
+        n
     }
 
     fn close(&mut self, el: Element) -> Result<(), Rejection> {
@@ -609,28 +658,39 @@ impl Parser {
     }
 
     fn pop_scope(&mut self) {
-        if let Some(mark) = self.scope_marks.pop() {
-            self.scope.truncate(mark);
+        let Some(mark) = self.scope_marks.pop() else {
+            return;
+        };
+        while self.scope.len() > mark {
+            let Some(prefix) = self.scope.pop() else {
+                break;
+            };
+            if let Some(uris) = self.bindings.get_mut(&prefix) {
+                uris.pop();
+            }
         }
     }
 
-    /// The innermost declaration of `prefix` (`None`: the default namespace).
-    fn lookup(&self, prefix: Option<&str>) -> Option<&(Option<Name>, Name)> {
-        self.scope
-            .iter()
-            .rev()
-            .find(|(p, _)| p.as_deref() == prefix)
+    /// Binds `prefix` ("" = default) to `uri` until the element closes.
+    fn bind(&mut self, prefix: Name, uri: Name) {
+        self.bindings.entry(prefix.clone()).or_default().push(uri);
+        self.scope.push(prefix);
+    }
+
+    /// The innermost URI bound to `prefix` ("" = the default namespace).
+    fn lookup(&self, prefix: &str) -> Option<&Name> {
+        self.bindings.get(prefix).and_then(|uris| uris.last())
     }
 
     /// The prefix and namespace of a prefixed name, shared with the
     /// declaration that binds it (the `xml` prefix is predeclared).
     fn resolve_prefix(&mut self, prefix: &str) -> Result<(Name, Name), Rejection> {
         if prefix == "xml" {
-            return Ok((Name::from("xml"), Name::from(XML_NS)));
+            return Ok((self.name("xml"), self.name(XML_NS)));
         }
-        match self.lookup(Some(prefix)) {
-            Some((Some(p), uri)) => Ok((p.clone(), uri.clone())),
-            _ => malformed(format!(
+        match self.lookup(prefix).cloned() {
+            Some(uri) => Ok((self.name(prefix), uri)),
+            None => malformed(format!(
                 "namespace prefix '{}' is not declared",
                 excerpt(prefix)
             )),
@@ -662,9 +722,10 @@ impl Parser {
         if is_id && !self.ids.insert(value.clone()) {
             return malformed(format!("duplicate ID '{}'", excerpt(&value)));
         }
+        let local = self.name(local);
         attrs.push(Attr {
             prefix,
-            local: Name::from(local),
+            local,
             ns,
             value,
         });
@@ -679,6 +740,7 @@ impl Parser {
         if self.open.len() >= MAX_DEPTH {
             return malformed(format!("elements nested deeper than {MAX_DEPTH}"));
         }
+        self.count_node()?;
         let qname = s.name().0;
         let (prefix, local) = split_qname(qname)?;
 
@@ -706,6 +768,12 @@ impl Parser {
             };
             let key: &str = a.key.0;
             let value = normalize_attr_value(&a.value)?;
+            let is_decl = key == "xmlns" || key.starts_with("xmlns:");
+            if is_decl && value.len() > MAX_NAMESPACE_URI_BYTES {
+                return malformed(format!(
+                    "a namespace URI is longer than {MAX_NAMESPACE_URI_BYTES} bytes"
+                ));
+            }
             if key == "xmlns" {
                 if decls.iter().any(|d| d.prefix.is_none()) {
                     return malformed("the default namespace is declared twice on one element");
@@ -715,11 +783,16 @@ impl Parser {
                 }
                 decls.push(NsDecl {
                     prefix: None,
-                    uri: Name::from(value.as_str()),
+                    uri: self.name(&value),
                 });
             } else if let Some(p) = key.strip_prefix("xmlns:") {
                 if !is_ncname(p) {
                     return malformed("bad namespace prefix");
+                }
+                if p.len() > MAX_PREFIX_BYTES {
+                    return malformed(format!(
+                        "a namespace prefix is longer than {MAX_PREFIX_BYTES} bytes"
+                    ));
                 }
                 if p == "xmlns" {
                     return malformed("the xmlns prefix cannot be declared");
@@ -744,8 +817,8 @@ impl Parser {
                     return malformed("only the xml prefix may be bound to the xml namespace");
                 }
                 decls.push(NsDecl {
-                    prefix: Some(Name::from(p)),
-                    uri: Name::from(value.as_str()),
+                    prefix: Some(self.name(p)),
+                    uri: self.name(&value),
                 });
             } else {
                 match split_qname(key)? {
@@ -759,8 +832,11 @@ impl Parser {
         }
 
         self.scope_marks.push(self.scope.len());
-        self.scope
-            .extend(decls.iter().map(|d| (d.prefix.clone(), d.uri.clone())));
+        let empty = self.name("");
+        for d in &decls {
+            let prefix = d.prefix.clone().unwrap_or_else(|| empty.clone());
+            self.bind(prefix, d.uri.clone());
+        }
         if self.scope.len() > MAX_NAMESPACES_IN_SCOPE {
             return malformed(format!(
                 "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
@@ -773,8 +849,8 @@ impl Parser {
                 let (p, ns) = self.resolve_prefix(p)?;
                 (Some(p), Some(ns))
             }
-            None => match self.lookup(None) {
-                Some((_, u)) if !u.is_empty() => (None, Some(u.clone())),
+            None => match self.lookup("") {
+                Some(u) if !u.is_empty() => (None, Some(u.clone())),
                 _ => (None, None),
             },
         };
@@ -784,9 +860,10 @@ impl Parser {
             self.push_attr(&mut attrs, Some(bound), local, value)?;
         }
 
+        let local = self.name(local);
         Ok(Element {
             prefix,
-            local: Name::from(local),
+            local,
             ns,
             ns_decls: decls,
             attrs,
