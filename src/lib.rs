@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod budget;
 mod cache;
 mod config;
 mod hook;
@@ -28,6 +29,7 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    budget::register_gucs();
     identity::register_callbacks();
 }
 

@@ -6,7 +6,7 @@ use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection}
 use pgrx::prelude::*;
 use pgrx::PgOid;
 
-use crate::{cache, hook, identity, reject};
+use crate::{budget, cache, hook, identity, reject};
 
 /// The write path, planned once per backend and kept: the plan cache
 /// revalidates it when the objects it uses change.
@@ -65,7 +65,7 @@ fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Iden
     let ctx = Context {
         now,
         request_id: request_id.map(str::to_string),
-        ..Default::default()
+        budget: budget::current(),
     };
     match verifier::verify(&parsed, &provider, &ctx) {
         Ok(identity) => identity,
