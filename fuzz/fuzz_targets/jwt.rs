@@ -15,9 +15,11 @@ fuzz_target!(|data: &[u8]| {
         Some(signed) => (signed, true),
         None => (text.into_owned(), false),
     };
-    let Some(token) = h::parse_logged(&token_text) else {
-        return;
-    };
-    let _ = token.issuer();
-    h::judge(&token, h::oidc_providers(), h::oidc_contexts(), templated);
+    h::within_memory_budget(token_text.len(), || {
+        let Some(token) = h::parse_logged(&token_text) else {
+            return;
+        };
+        let _ = token.issuer();
+        h::judge(&token, h::oidc_providers(), h::oidc_contexts(), templated);
+    });
 });

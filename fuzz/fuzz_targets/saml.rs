@@ -4,6 +4,8 @@
 //! A raw input carries no signature made with the trusted key, so it must
 //! never verify: acceptance is a signature bypass and fails the run.
 //! Templates (`{SIG_A}` / `{SIG_R}` markers) are signed by the harness first.
+//! Memory held by parse and verify is bounded linearly in the input
+//! (`within_memory_budget`); time by libFuzzer's `-timeout`.
 #![no_main]
 
 use jit_provision_core::saml;
@@ -21,17 +23,20 @@ fuzz_target!(|data: &[u8]| {
         Some(signed) => (signed, true),
         None => (text.into_owned(), false),
     };
-    let Some(token) = h::parse_logged(&token_text) else {
-        return;
-    };
-    // As the extension does: the provider is looked up by the claimed issuer.
-    let own;
-    let providers = match token.issuer() {
-        Some(iss) if !templated && !iss.is_empty() && iss != h::SAML_ISSUER => {
-            own = h::saml_providers_for(iss);
-            &own
-        }
-        _ => h::saml_providers(),
-    };
-    h::judge(&token, providers, h::saml_contexts(), templated);
+    // Memory held while parsing and verifying must stay linear in the input.
+    h::within_memory_budget(token_text.len(), || {
+        let Some(token) = h::parse_logged(&token_text) else {
+            return;
+        };
+        // As the extension does: the provider is looked up by the claimed issuer.
+        let own;
+        let providers = match token.issuer() {
+            Some(iss) if !templated && !iss.is_empty() && iss != h::SAML_ISSUER => {
+                own = h::saml_providers_for(iss);
+                &own
+            }
+            _ => h::saml_providers(),
+        };
+        h::judge(&token, providers, h::saml_contexts(), templated);
+    });
 });

@@ -13,23 +13,97 @@
 //! Keys under `keys/` and `../core/tests/keys/` are test-only and protect
 //! nothing.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jit_provision_core::provider::SamlSigned;
 use jit_provision_core::saml::c14n::{self, Limits, Method};
+use jit_provision_core::saml::xml::{self, Element};
+use jit_provision_core::{Context, Protocol, Provider, ProviderSettings};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use serde_json::json;
 
 /// Canonical output allowed when the harness signs a generated document.
 const SIGNING_LIMITS: Limits = Limits {
     max_output: 1 << 24,
     interrupt: None,
 };
-use jit_provision_core::saml::xml::{self, Element};
-use jit_provision_core::{Context, Protocol, Provider, ProviderSettings};
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
-use serde_json::json;
+
+/// Memory is fuzzed too: every target runs under this allocator, which
+/// tracks the bytes Rust code holds (libFuzzer's own allocations do not go
+/// through it), so [`within_memory_budget`] can fail an input whose
+/// verification holds more than a linear bound.
+struct Metered;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters change.
+unsafe impl GlobalAlloc for Metered {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+fn grew(size: usize) {
+    let live = LIVE.fetch_add(size, Ordering::Relaxed).saturating_add(size);
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+#[global_allocator]
+static METERED: Metered = Metered;
+
+/// Bytes one input of `len` bytes may make the verifier hold at once:
+/// linear in the input (a 1 MiB token measures under 20 MiB).
+pub fn memory_bound(len: usize) -> usize {
+    len.saturating_mul(64).saturating_add(32 << 20)
+}
+
+/// Runs `f` (parse and verify one input of `len` bytes) and panics — a
+/// crash for libFuzzer — when the memory it held at its peak exceeds
+/// [`memory_bound`].
+pub fn within_memory_budget<T>(len: usize, f: impl FnOnce() -> T) -> T {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    let held = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    assert!(
+        held <= memory_bound(len),
+        "verifying a {len}-byte input held {held} bytes (bound {})",
+        memory_bound(len)
+    );
+    out
+}
 
 /// The instant every token is judged at: 2023-11-14T22:13:20Z.
 pub const NOW: i64 = 1_700_000_000;

@@ -1,0 +1,3 @@
+//! Helpers shared by integration tests that include them with `mod support;`.
+
+pub mod budget_sign;
