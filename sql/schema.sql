@@ -179,9 +179,15 @@ set search_path = pg_catalog, jit, pg_temp
 as $$
 begin
     -- Control characters are masked: a token id must not write log lines.
+    -- Listed explicitly besides [[:cntrl:]] (whose extent depends on the
+    -- collation): the C1 controls U+0080-U+009F (NEL U+0085 among them) and
+    -- the line / paragraph separators U+2028 and U+2029, which log readers
+    -- take for line ends too. The escapes are the regex engine's (\uXXXX).
     raise log 'jit_provision: login rejected provider=% reason=% token_id=% detail=%',
         coalesce(p_provider, '-'), p_reason,
-        regexp_replace(coalesce(p_token_id, '-'), '[[:cntrl:]]', '?', 'g'), p_detail;
+        regexp_replace(coalesce(p_token_id, '-'),
+                       E'[[:cntrl:]\\u0080-\\u009f\\u2028\\u2029]', '?', 'g'),
+        p_detail;
     raise exception '%: %', p_reason, p_detail using errcode = '28000';
 end
 $$;

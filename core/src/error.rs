@@ -118,11 +118,14 @@ pub fn excerpt(s: &str) -> String {
 }
 
 /// Escapes control characters: details land in server-log lines, where a
-/// newline would let a token forge a line of its own.
+/// newline would let a token forge a line of its own. Besides the C0 and C1
+/// controls (`char::is_control`, NEL U+0085 included) that means the Unicode
+/// line and paragraph separators U+2028 and U+2029, which many log readers
+/// and JSON-to-JavaScript paths treat as line ends too.
 pub fn escape_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() {
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -138,6 +141,19 @@ mod tests {
         assert_eq!(super::excerpt("a\nb\u{1b}"), "a\\nb\\u{1b}");
         let long = "é".repeat(100);
         assert_eq!(super::excerpt(&long), format!("{}…", "é".repeat(80)));
+    }
+
+    /// Line and paragraph separators (U+2028, U+2029) and NEL (U+0085) end a
+    /// line for many log readers: escaped like the C0 / C1 controls.
+    #[test]
+    fn unicode_line_breaks_are_escaped() {
+        assert_eq!(
+            super::escape_controls("a\u{2028}b\u{2029}c\u{85}d"),
+            "a\\u{2028}b\\u{2029}c\\u{85}d"
+        );
+        assert_eq!(super::excerpt("x\u{2028}y"), "x\\u{2028}y");
+        // Other non-ASCII text is kept as is.
+        assert_eq!(super::escape_controls("é\u{a0}😀"), "é\u{a0}😀");
     }
 }
 

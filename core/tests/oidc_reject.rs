@@ -706,6 +706,63 @@ fn unverified_email_is_not_admitted_by_domain() {
     );
 }
 
+/// `email_verified` as a string: "true" / "false" in any case are the
+/// booleans; any other present value that is not a boolean counts as
+/// unverified; absent is unknown.
+#[test]
+fn email_verified_strings_and_other_values() {
+    let k = &*KEYS;
+    let open = provider_with(&[&k.rsa], |_| {}, &[]);
+    let flag = |v: Value| {
+        let c = claims_with(json!({"email": "eve@corp.example", "email_verified": v}));
+        accept(&k.rsa.token(&c), &open).email_verified
+    };
+    for (v, want) in [
+        (json!(true), Some(true)),
+        (json!(false), Some(false)),
+        (json!("true"), Some(true)),
+        (json!("TRUE"), Some(true)),
+        (json!("True"), Some(true)),
+        (json!("false"), Some(false)),
+        (json!("False"), Some(false)),
+        (json!("FALSE"), Some(false)),
+        (json!("yes"), Some(false)),
+        (json!(" true"), Some(false)),
+        (json!(""), Some(false)),
+        (json!(1), Some(false)),
+        (json!(0), Some(false)),
+        (json!(["true"]), Some(false)),
+        (json!({"v": true}), Some(false)),
+    ] {
+        assert_eq!(flag(v.clone()), want, "email_verified = {v}");
+    }
+    // `null` in claims_with removes the member: absent is unknown.
+    assert_eq!(flag(Value::Null), None);
+    // Present but JSON null: not a boolean, so unverified.
+    let raw = format!(
+        r#"{{"iss":"{ISS}","aud":"{AUD}","sub":"u","exp":{},"iat":{},"email":"eve@corp.example","email_verified":null}}"#,
+        NOW + 600,
+        NOW - 10
+    );
+    let t = mint_raw(&k.rsa, &k.rsa.header("RS256").to_string(), &raw);
+    assert_eq!(accept(&t, &open).email_verified, Some(false));
+    // "TRUE" passes email_domains; "yes" does not.
+    let p = provider_with(
+        &[&k.rsa],
+        |s| s.email_domains = Some(vec!["corp.example".into()]),
+        &[],
+    );
+    let c = claims_with(json!({"email": "eve@corp.example", "email_verified": "TRUE"}));
+    assert_eq!(accept(&k.rsa.token(&c), &p).email_verified, Some(true));
+    let c = claims_with(json!({"email": "eve@corp.example", "email_verified": "yes"}));
+    assert_reason(
+        &k.rsa.token(&c),
+        &p,
+        Reason::DomainNotAllowed,
+        "email_verified is false",
+    );
+}
+
 // -------------------------------------------------------------- unsupported
 
 #[test]

@@ -208,17 +208,62 @@ fn entra_overage_marks_groups_incomplete() {
 }
 
 #[test]
-fn token_id_is_jti_else_sha256_of_the_token() {
+fn token_id_is_jti_else_sha256_of_the_signing_input() {
     let p = all_keys_provider();
     let t = KEYS.rsa.token(&claims_with(json!({"jti": "abc-123"})));
     assert_eq!(accept(&t, &p).token_id, "abc-123");
     let t = KEYS.rsa.token(&claims_with(json!({"jti": null})));
     let id = accept(&t, &p);
-    assert_eq!(id.token_id, sha256_hex(&t));
+    // header.payload: the signature is not part of the key.
+    let signing_input = t.rsplit_once('.').map(|(a, _)| a).unwrap_or_default();
+    assert_eq!(signing_input.matches('.').count(), 1);
+    assert_eq!(id.token_id, sha256_hex(signing_input));
     assert_eq!(id.token_id.len(), 64);
     // Surrounding whitespace is not part of the token.
     let id2 = accept(&format!("  {t}\n"), &p);
     assert_eq!(id2.token_id, id.token_id);
+}
+
+/// n of P-256, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// ECDSA malleability: (r, n - s) verifies wherever (r, s) does. Without a
+/// jti the replay key must therefore not depend on the signature bytes, or
+/// one ID token would log in twice.
+#[test]
+fn token_id_without_jti_ignores_ecdsa_signature_malleability() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let p = all_keys_provider();
+    let t = KEYS.p256.token(&claims_with(json!({"jti": null})));
+    let (input, sig_b64) = t.rsplit_once('.').unwrap();
+    let sig = URL_SAFE_NO_PAD.decode(sig_b64).unwrap();
+    assert_eq!(sig.len(), 64);
+    // n - s, 32-byte big-endian subtraction with borrow.
+    let s = &sig[32..];
+    let mut neg = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = P256_N[i] as i16 - s[i] as i16 - borrow;
+        borrow = if d < 0 { 1 } else { 0 };
+        if d < 0 {
+            d += 256;
+        }
+        neg[i] = d as u8;
+    }
+    assert_eq!(borrow, 0);
+    let mut malleated = sig[..32].to_vec();
+    malleated.extend_from_slice(&neg);
+    assert_ne!(malleated, sig);
+    let twin = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&malleated));
+    assert_ne!(twin, t);
+    let a = accept(&t, &p);
+    let b = accept(&twin, &p); // the twin signature verifies too
+    assert_eq!(a.token_id, b.token_id);
+    assert_eq!(a.token_id, sha256_hex(input));
 }
 
 #[test]

@@ -25,7 +25,7 @@ const DIVERGENCES: &[(&str, Reason, &str)] = &[
     ("py-signed_message_response2", Reason::Unsupported,
         "needs XML-Enc decryption of the EncryptedAssertion; not supported yet"),
     ("rb-starfield_response", Reason::RecipientMismatch,
-        "profile gap: no bearer SubjectConfirmationData/Recipient (it also lacks an AudienceRestriction); signature (inclusive c14n) and Conditions pass first"),
+        "profile gap: the signed Response has no Destination (SAML profiles 3.5.5.2), and there is no bearer SubjectConfirmationData/Recipient nor an AudienceRestriction; the signature (inclusive c14n) passes first"),
     ("ns-valid-root-signed.assertion-signed", Reason::AudienceMismatch,
         "no AudienceRestriction: strict Web SSO profile rule (SAML profiles 4.1.4.2); every earlier check incl. both signatures passed"),
     ("ns-valid-root-signed.assertion-unsigned", Reason::AudienceMismatch,

@@ -519,10 +519,15 @@ fn recipient_and_destination() {
         reason_of(&d.signed_both(&key), &p, &ctx(None)),
         Reason::RecipientMismatch
     );
-    // Destination is optional.
+    // Destination is required on a signed Response (SAML profiles 3.5.5.2),
+    // optional on an unsigned one.
     let mut d = Doc::default();
     d.destination = None;
-    assert!(run(&d.signed_both(&key), &p, &ctx(None)).is_ok());
+    assert_eq!(
+        reason_of(&d.signed_both(&key), &p, &ctx(None)),
+        Reason::RecipientMismatch
+    );
+    assert!(run(&d.signed_assertion(&key), &p, &ctx(None)).is_ok());
 }
 
 #[test]
@@ -1284,4 +1289,159 @@ fn assertion_without_id_is_malformed_when_only_the_response_is_signed() {
         .replace("{SIG_A}", "");
     let doc = sign_at(&doc, "_r1", "{SIG_R}", &key, &ES256);
     assert_eq!(reason_of(&doc, &p, &ctx(Some(REQ))), Reason::Malformed);
+}
+
+// ------------------------------------------ issue 13: profile rules (3, 5)
+
+/// Signs only the Assertion of an already rendered Response text.
+fn sign_assertion_of(response: &str, key: &TestKey) -> String {
+    sign_at(response, "_a1", "{SIG_A}", key, &ES256).replace("{SIG_R}", "")
+}
+
+/// Signs only the Response (the Assertion unsigned) of a rendered text.
+fn sign_response_of(response: &str, key: &TestKey) -> String {
+    sign_at(
+        &response.replace("{SIG_A}", ""),
+        "_r1",
+        "{SIG_R}",
+        key,
+        &ES256,
+    )
+}
+
+const AUTHN_STATEMENT: &str = r#"<saml:AuthnStatement AuthnInstant="2023-11-14T22:13:00Z"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#;
+
+/// A request id is satisfied only by the bearer SubjectConfirmationData
+/// InResponseTo of the signed Assertion, or by the Response InResponseTo
+/// when the Response signature itself verified: an unsigned Response cannot
+/// vouch for the request an Assertion answers.
+#[test]
+fn request_id_needs_a_signed_in_response_to() {
+    let key = TestKey::new();
+    let mut d = Doc::default();
+    d.scd_irt = None; // the signed Assertion answers no request
+    for policy in [SamlSigned::Assertion, SamlSigned::Either] {
+        let p = provider_with(&key, |s| s.saml_signed = policy, &[]);
+        // Unsigned Response claiming InResponseTo = the request id.
+        assert_eq!(
+            reason_of(&d.signed_assertion(&key), &p, &ctx(Some(REQ))),
+            Reason::RequestMismatch,
+            "{policy:?}"
+        );
+        // Without a request id the same document is fine.
+        assert!(run(&d.signed_assertion(&key), &p, &ctx(None)).is_ok());
+    }
+    // A signed Response's InResponseTo does bind the request.
+    let either = provider_with(&key, |_| {}, &[]);
+    assert!(run(&d.signed_response(&key), &either, &ctx(Some(REQ))).is_ok());
+    assert!(run(&d.signed_both(&key), &either, &ctx(Some(REQ))).is_ok());
+    // So does the signed Assertion's own InResponseTo.
+    let d = Doc::default();
+    assert!(run(&d.signed_assertion(&key), &either, &ctx(Some(REQ))).is_ok());
+    // A signed InResponseTo that differs stays a mismatch, whatever the
+    // (unsigned) Response says.
+    let mut d = Doc::default();
+    d.scd_irt = Some("_other".into());
+    d.response_irt = Some("_other".into());
+    assert_eq!(
+        reason_of(&d.signed_assertion(&key), &either, &ctx(Some(REQ))),
+        Reason::RequestMismatch
+    );
+    // The Response InResponseTo, when the caller gives a request id, must
+    // still match too (signed Assertion binds it, Response says another).
+    let mut d = Doc::default();
+    d.response_irt = Some("_other".into());
+    assert_eq!(
+        reason_of(&d.signed_assertion(&key), &either, &ctx(Some(REQ))),
+        Reason::RequestMismatch
+    );
+}
+
+/// SAML profiles 3.5.5.2 / 4.1.4.5: a signed Response must carry
+/// Destination. An unsigned Response (Assertion signed) may omit it: its
+/// Destination would be the attacker's to write anyway.
+#[test]
+fn signed_response_without_destination_is_a_recipient_mismatch() {
+    let key = TestKey::new();
+    let p = provider_with(&key, |_| {}, &[]);
+    let mut d = Doc::default();
+    d.destination = None;
+    for doc in [d.signed_response(&key), d.signed_both(&key)] {
+        let t = parse(&doc).unwrap();
+        let r = verify(&t, &p, &ctx(Some(REQ))).unwrap_err();
+        assert_eq!(r.reason, Reason::RecipientMismatch, "{r}");
+        assert!(r.detail.contains("Destination"), "{r}");
+    }
+    assert!(run(&d.signed_assertion(&key), &p, &ctx(Some(REQ))).is_ok());
+    // A standalone Assertion has no Destination at all.
+    let signed = sign_at(&d.assertion(true), "_a1", "{SIG_A}", &key, &ES256);
+    assert!(run(&signed, &p, &ctx(Some(REQ))).is_ok());
+}
+
+/// SAML profiles 4.1.4.2: the Assertion must hold an AuthnStatement.
+#[test]
+fn assertion_without_authn_statement_is_malformed() {
+    let key = TestKey::new();
+    let p = provider_with(&key, |_| {}, &[]);
+    let response = Doc::default().response();
+    assert!(response.contains(AUTHN_STATEMENT));
+    let without = response.replace(AUTHN_STATEMENT, "");
+    for doc in [
+        sign_assertion_of(&without, &key),
+        sign_response_of(&without, &key),
+    ] {
+        let t = parse(&doc).unwrap();
+        let r = verify(&t, &p, &ctx(Some(REQ))).unwrap_err();
+        assert_eq!(r.reason, Reason::Malformed, "{r}");
+        assert_eq!(
+            r.detail,
+            "Assertion has no AuthnStatement (Web SSO profile 4.1.4.2)"
+        );
+    }
+    // Standalone Assertion too.
+    let standalone = Doc::default().assertion(true).replace(AUTHN_STATEMENT, "");
+    let signed = sign_at(&standalone, "_a1", "{SIG_A}", &key, &ES256);
+    assert_eq!(reason_of(&signed, &p, &ctx(Some(REQ))), Reason::Malformed);
+}
+
+/// SAML core 2.5.1 / 2.5.1.5: a condition the relying party does not
+/// understand makes the Assertion Indeterminate. Understood: AudienceRestriction,
+/// OneTimeUse (the replay cache enforces it), ProxyRestriction (nothing is
+/// proxied).
+#[test]
+fn unknown_conditions_are_unsupported() {
+    let key = TestKey::new();
+    let p = provider_with(&key, |_| {}, &[]);
+    let with_condition = |extra: &str| {
+        let response = Doc::default().response();
+        let at = "</saml:Conditions>";
+        assert!(response.contains(at));
+        sign_assertion_of(&response.replacen(at, &format!("{extra}{at}"), 1), &key)
+    };
+    for (extra, name) in [
+        (
+            r#"<saml:Condition xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="x:Geo" xmlns:x="urn:x"/>"#,
+            "Condition",
+        ),
+        (r#"<x:Custom xmlns:x="urn:x"/>"#, "Custom"),
+        (
+            r#"<saml:OneTimeUse xmlns:saml="urn:not-the-assertion-ns"/>"#,
+            "OneTimeUse",
+        ),
+    ] {
+        let t = parse(&with_condition(extra)).unwrap();
+        let r = verify(&t, &p, &ctx(Some(REQ))).unwrap_err();
+        assert_eq!(r.reason, Reason::Unsupported, "{r}");
+        assert!(r.detail.contains(name), "{r}");
+    }
+    for ok in [
+        "<saml:OneTimeUse/>",
+        r#"<saml:ProxyRestriction Count="0"><saml:Audience>https://other</saml:Audience></saml:ProxyRestriction>"#,
+        "<saml:OneTimeUse/><saml:ProxyRestriction/>",
+    ] {
+        assert!(
+            run(&with_condition(ok), &p, &ctx(Some(REQ))).is_ok(),
+            "{ok}"
+        );
+    }
 }

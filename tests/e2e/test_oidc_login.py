@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import time
 
 import psycopg
@@ -112,9 +113,56 @@ def test_token_without_jti_is_keyed_by_its_hash(idp, app, admin):
     login(app, token)
     import hashlib
 
+    # The hash of the signing input (header.payload), not of the whole token:
+    # see test_replay_malleability.py for why the signature is left out.
     stored = admin.execute("select token_id from jit.seen_tokens").fetchone()[0]
-    assert stored == hashlib.sha256(token.encode()).hexdigest()
+    assert stored == hashlib.sha256(token.rsplit(".", 1)[0].encode()).hexdigest()
     assert rejection(app, token) == ("28000", "replayed")
+
+
+def _server_log():
+    from conftest import HOST
+
+    return os.path.join(os.path.dirname(HOST), "server.log")
+
+
+def _log_lines_since(offset):
+    """The server log after ``offset``, split the way Python splits text:
+    at U+2028, U+2029 and U+0085 too, as many log readers do."""
+    time.sleep(0.5)
+    with open(_server_log(), encoding="utf-8", errors="replace") as f:
+        f.seek(offset)
+        return f.read().splitlines()
+
+
+def test_unicode_line_separators_cannot_forge_log_lines(idp, app):
+    offset = os.path.getsize(_server_log())
+    # Rust side: the issuer is echoed in the detail of the rejection.
+    forged = "x\u2028jit_provision: reason=forged\u2029forged-y\x85forged-z"
+    sqlstate, reason, msg = _rejection_message(app, idp.mint(idp.claims(iss="https://n/" + forged)))
+    assert (sqlstate, reason) == ("28000", "unknown_issuer")
+    escaped = "x\\u{2028}jit_provision: reason=forged\\u{2029}forged-y\\u{85}forged-z"
+    assert escaped in msg, msg
+    assert not any(c in msg for c in "\u2028\u2029\x85")
+    # SQL side: a jti is the token id of the replay rejection's log line.
+    token = idp.mint(idp.claims(jti="j\u2028forged-a\u2029forged-b\x85forged-c"))
+    login(app, token)
+    assert rejection(app, token) == ("28000", "replayed")
+    lines = _log_lines_since(offset)
+    assert not [line for line in lines if line.startswith(("jit_provision", "forged-"))]
+    # No log line of the extension's own reports the forged reason.
+    assert not [line for line in lines if "login rejected" in line and "reason=forged" in line.split("detail=")[0]]
+    assert [line for line in lines if "reason=replayed token_id=j?forged-a?forged-b?forged-c detail=" in line]
+    assert [line for line in lines if "reason=unknown_issuer" in line and escaped in line]
+
+
+def _rejection_message(conn, token):
+    try:
+        login(conn, token)
+    except psycopg.Error as e:
+        msg = e.diag.message_primary or ""
+        return e.sqlstate, msg.split(":", 1)[0], msg
+    raise AssertionError("token was accepted")
 
 
 def test_disabled_provider_and_email_domain(idp, app, admin):

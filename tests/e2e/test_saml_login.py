@@ -248,6 +248,17 @@ def test_request_id_must_equal_in_response_to(saml, app, admin):
     assert snapshot(admin) == before
     # IdP-initiated without a request id is a plain login
     assert login(app, saml.issue(name_id="r4@example.com", request_id=None))["created"] is True
+    # A signed Response's InResponseTo binds the request on its own, even when
+    # the Assertion's SubjectConfirmationData carries none.
+    signed_response = saml.sign(edit(saml.build(name_id="r5@example.com", request_id="_abc123"), _drop_scd_in_response_to), what="response")
+    assert login(app, signed_response, request_id="_abc123")["created"] is True
+
+
+def test_unsigned_response_without_destination_is_accepted(saml, app):
+    """Destination is required only on a signed Response: on an unsigned one
+    (the Assertion signed) it would be the sender's to write anyway."""
+    xml = saml.sign(edit(saml.build(name_id="nodest@example.com"), _drop_destination), what="assertion")
+    assert login(app, xml, request_id=REQ)["created"] is True
 
 
 # ------------------------------------------------------------------ rejections
@@ -286,6 +297,25 @@ def _second_restriction_without_us(root):
     cond = find(root, "saml:Assertion/saml:Conditions")
     extra = etree.SubElement(cond, f"{{{ASSERTION_NS}}}AudienceRestriction")
     etree.SubElement(extra, f"{{{ASSERTION_NS}}}Audience").text = "https://other-app.example.com/saml"
+
+
+def _drop_scd_in_response_to(root):
+    """The signed Assertion answers no request; only the (unsigned) Response says it does."""
+    del find(root, "saml:Assertion/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData").attrib["InResponseTo"]
+
+
+def _drop_destination(root):
+    del root.attrib["Destination"]
+
+
+def _drop_authn_statement(root):
+    a = find(root, "saml:Assertion")
+    a.remove(find(a, "saml:AuthnStatement"))
+
+
+def _unknown_condition(root):
+    cond = find(root, "saml:Assertion/saml:Conditions")
+    etree.SubElement(cond, "{urn:example:conditions}GeoFence").set("Region", "eu")
 
 
 def _doctype(xml):
@@ -329,6 +359,10 @@ def _cases():
         ("Assertion issued by someone else", lambda s, g: s.sign(edit(s.build(), _other_assertion_issuer), signer=g), None, "unknown_issuer", "Assertion Issuer 'http://www.okta.com/exkATTACKER' is not the provider's issuer"),
         ("unknown issuer", lambda s, g: s.issue(signer=g, issuer="http://www.okta.com/exkUNKNOWN"), None, "unknown_issuer", "no provider has issuer"),
         ("in response to another request", lambda s, g: s.issue(signer=g), "_another-request", "request_mismatch", "InResponseTo does not match the request id"),
+        ("request id vouched for only by the unsigned Response", lambda s, g: s.sign(edit(s.build(), _drop_scd_in_response_to), what="assertion", signer=g), REQ, "request_mismatch", "the Assertion answers no request"),
+        ("signed Response without Destination", lambda s, g: s.sign(edit(s.build(), _drop_destination), what="response", signer=g), None, "recipient_mismatch", "the Response is signed but has no Destination"),
+        ("no AuthnStatement", lambda s, g: s.sign(edit(s.build(), _drop_authn_statement), signer=g), None, "malformed", "Assertion has no AuthnStatement (Web SSO profile 4.1.4.2)"),
+        ("unknown condition", lambda s, g: s.sign(edit(s.build(), _unknown_condition), signer=g), None, "unsupported", "Conditions holds '{urn:example:conditions}GeoFence'"),
         ("rsa-sha1 not allowed", lambda s, g: s.sign(s.build(), signer="xmlsec1", sig_alg="rsa-sha1", digest="sha1"), None, "unsupported_algorithm", "rsa-sha1 is not in the provider's algorithms"),
         ("EncryptedAssertion", lambda s, g: s.sign(edit(s.build(), _encrypted), what="response", signer=g), None, "unsupported", "EncryptedAssertion is not supported"),
     ]

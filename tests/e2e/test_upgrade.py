@@ -10,7 +10,7 @@ from db import login
 from idp import OidcIdP
 
 # Every earlier release, each installed from its frozen script.
-PREVIOUS = ["0.1.0", "0.2.0"]
+PREVIOUS = ["0.1.0", "0.2.0", "0.3.0"]
 
 
 def catalog(conn):
@@ -86,6 +86,10 @@ def test_update_from_previous_version_matches_a_fresh_install(fresh_db, dbname, 
         old.execute("update jit.providers set seat_limit = 2")
         assert login(old, idp.mint(idp.claims(sub="bob")))["created"] is True
         assert old.execute("select provider from jit.seat_claims").fetchall() == [("acme",)]
+        # 0.4.0: the rejection log line masks U+2028 / U+2029 and C1 controls
+        # in the token id too (jit._reject replaced).
+        src = old.execute("select prosrc from pg_proc where oid = 'jit._reject'::regproc").fetchone()[0]
+        assert "\\u2028" in src and "\\u2029" in src and "\\u0080-" in src
 
         with connect(dbname) as new:  # the dbname fixture installs the default version
             assert catalog(old) == catalog(new)

@@ -224,12 +224,7 @@ pub(super) fn identity(
         provider: provider.settings.name.clone(),
         subject,
         email: text(Field::Email, "email"),
-        email_verified: claims.get("email_verified").and_then(|v| match v {
-            Value::Bool(b) => Some(*b),
-            // Some IdPs send the boolean as a string.
-            Value::String(s) => s.parse::<bool>().ok(),
-            _ => None,
-        }),
+        email_verified: email_verified(claims),
         name: text(Field::Name, "name"),
         given_name: text(Field::GivenName, "given_name"),
         family_name: text(Field::FamilyName, "family_name"),
@@ -240,6 +235,18 @@ pub(super) fn identity(
         expires_at: window.exp,
         issued_at: Some(window.iat),
     })
+}
+
+/// `email_verified`: absent is unknown (`None`). Some IdPs send the boolean
+/// as a string, so "true" / "false" in any case are the booleans; any other
+/// value (another string, a number, null, ...) is not a claim that the
+/// address was verified, so it counts as unverified.
+fn email_verified(claims: &Map<String, Value>) -> Option<bool> {
+    match claims.get("email_verified")? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
+        _ => Some(false),
+    }
 }
 
 /// Entra ID leaves out the group list when it is too long and says so with
@@ -257,7 +264,14 @@ fn groups_overage(claims: &Map<String, Value>, groups_source: &str) -> bool {
     redirected || hasgroups
 }
 
-/// The replay key: `jti` as sent, else the SHA-256 of the compact token.
+/// The replay key: `jti` as sent, else the hex SHA-256 of the JWS signing
+/// input (`BASE64URL(header) '.' BASE64URL(payload)`, ASCII).
+///
+/// Not of the whole compact token: a signature is not a unique encoding of
+/// what was signed. ECDSA is malleable — when `(r, s)` verifies, so does
+/// `(r, n - s)` — so hashing the token with its signature gave one ID token
+/// two replay keys, and it could log in twice. The signing input is exactly
+/// what the IdP signed, whatever bytes carry the signature.
 fn token_id(claims: &Map<String, Value>, token_text: &str) -> Result<String, Rejection> {
     match claims.get("jti") {
         Some(Value::String(j)) if !j.is_empty() => Ok(j.clone()),
@@ -265,8 +279,12 @@ fn token_id(claims: &Map<String, Value>, token_text: &str) -> Result<String, Rej
         Some(Value::String(_)) => reject(Reason::Malformed, "jti is empty"),
         Some(_) => reject(Reason::Malformed, "jti is not a string"),
         None => {
-            let digest = ring::digest::digest(&ring::digest::SHA256, token_text.as_bytes());
-            Ok(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+            // The compact form was split into exactly three segments when it
+            // was parsed: the signing input is everything before the last dot.
+            let Some((signing_input, _signature)) = token_text.rsplit_once('.') else {
+                return reject(Reason::Malformed, "the token is not a compact JWS");
+            };
+            Ok(crate::fingerprint::fingerprint(signing_input))
         }
     }
 }

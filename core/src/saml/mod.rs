@@ -17,7 +17,21 @@
 //!   else (Status, Extensions, KeyInfo, Advice...) is `bad_signature`;
 //! * an Assertion without AudienceRestriction is refused (`audience_mismatch`),
 //!   as is one without a bearer SubjectConfirmation whose Recipient is in
-//!   `acs_urls` (`recipient_mismatch`);
+//!   `acs_urls` (`recipient_mismatch`), and one without AuthnStatement
+//!   (`malformed`, profiles 4.1.4.2);
+//! * Conditions may hold only AudienceRestriction, OneTimeUse (the replay
+//!   cache enforces it) and ProxyRestriction; any other condition makes the
+//!   Assertion Indeterminate (core 2.5.1) and is `unsupported`;
+//! * a signed Response must carry a Destination (`recipient_mismatch`
+//!   otherwise; bindings 3.5.5.2, profiles 4.1.4.5); an unsigned Response
+//!   (only the Assertion signed) may omit it, since its Destination would be
+//!   the sender's to write anyway; when present it must be in `acs_urls`;
+//! * a request id is satisfied only by a signed InResponseTo: the bearer
+//!   SubjectConfirmationData's in the Assertion, or the Response's when the
+//!   Response signature verified; an unsigned Response claiming the request
+//!   does not vouch for an Assertion that names none (`request_mismatch`).
+//!   The Response InResponseTo, when a request id is given, must equal it
+//!   too, signed or not;
 //! * a standalone Assertion must carry its own signature, whatever
 //!   `saml_signed` says; Status / Destination / Response InResponseTo do not
 //!   apply to it, and a given request id must equal its SubjectConfirmationData

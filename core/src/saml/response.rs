@@ -11,9 +11,18 @@
 //!
 //! Order of checks (the first failure is reported): Status; structure and
 //! exactly one Assertion; EncryptedAssertion (`unsupported`); signature
-//! placement and `saml_signed`; every Signature; Issuers; Destination;
-//! InResponseTo; IssueInstants; Conditions time window; Subject and bearer
-//! SubjectConfirmation; AudienceRestriction; subject mapping.
+//! placement and `saml_signed`; every Signature; Issuers; Destination
+//! (required on a signed Response); Response InResponseTo; IssueInstants;
+//! Conditions time window, then Conditions children other than
+//! AudienceRestriction, OneTimeUse and ProxyRestriction (`unsupported`);
+//! Subject and bearer SubjectConfirmation (its InResponseTo);
+//! AudienceRestriction; AuthnStatement; subject mapping.
+//!
+//! Request binding: a caller's `request_id` is satisfied only by a signed
+//! value — the bearer SubjectConfirmationData InResponseTo of the (signed)
+//! Assertion, or the Response InResponseTo when the Response signature
+//! itself verified. An unsigned Response's InResponseTo must still match
+//! when a request id is given, but never vouches for the Assertion alone.
 
 use super::attributes;
 use super::c14n;
@@ -291,9 +300,12 @@ pub fn verify(
     } else {
         None
     };
+    // The Response's own fields are the IdP's word only when its signature
+    // verified (it did, or we would not be here, when it is present).
+    let response_signed = is_response && response_sig.is_some();
     if is_response {
-        if let Some(dest) = root.attr("Destination") {
-            if !provider.settings.acs_urls.iter().any(|u| u == dest) {
+        match root.attr("Destination") {
+            Some(dest) if !provider.settings.acs_urls.iter().any(|u| u == dest) => {
                 return reject(
                     Reason::RecipientMismatch,
                     format!(
@@ -302,6 +314,18 @@ pub fn verify(
                     ),
                 );
             }
+            Some(_) => {}
+            // SAML bindings 3.5.5.2 and profiles 4.1.4.5: a signed Response
+            // must say where it was sent, or it can be forwarded to another
+            // SP. An unsigned Response's Destination would be the sender's
+            // to write anyway, so its absence is tolerated there.
+            None if response_signed => {
+                return reject(
+                    Reason::RecipientMismatch,
+                    "the Response is signed but has no Destination (SAML bindings 3.5.5.2)",
+                )
+            }
+            None => {}
         }
         if let Some(rid) = &ctx.request_id {
             if response_irt != Some(rid.as_str()) {
@@ -332,6 +356,7 @@ pub fn verify(
         let nb = instant(c, "NotBefore", "Conditions")?;
         cond_noa = instant(c, "NotOnOrAfter", "Conditions")?;
         check_window(now, skew, nb, cond_noa, "Conditions")?;
+        check_condition_kinds(c)?;
     }
 
     // Subject, NameID, bearer SubjectConfirmation.
@@ -360,7 +385,7 @@ pub fn verify(
         Ok(None) => None,
         Err(_) => return malformed("Subject has several NameID elements"),
     };
-    let scd_noa = check_bearer(subject, provider, ctx, response_irt)?;
+    let scd_noa = check_bearer(subject, provider, ctx, response_irt, response_signed)?;
 
     // Audience: every AudienceRestriction must name one of ours, and there
     // must be at least one (SAML profiles 4.1.4.2; strict choice, see report).
@@ -388,6 +413,16 @@ pub fn verify(
                 "an AudienceRestriction names none of the provider's audiences",
             );
         }
+    }
+
+    // SAML profiles 4.1.4.2: the Assertion of a Web SSO Response carries at
+    // least one AuthnStatement; without one it asserts no authentication.
+    if assertion
+        .children_named(ASSERTION_NS, "AuthnStatement")
+        .next()
+        .is_none()
+    {
+        return malformed("Assertion has no AuthnStatement (Web SSO profile 4.1.4.2)");
     }
 
     // Expiry: the earliest NotOnOrAfter; a bounded default when none exists.
@@ -441,21 +476,53 @@ pub fn verify(
     })
 }
 
+/// SAML core 2.5.1: a condition the relying party does not understand makes
+/// the Assertion Indeterminate, so it cannot be accepted. Understood here:
+/// AudienceRestriction (checked below), OneTimeUse (the replay cache keeps
+/// every Assertion ID until it expires) and ProxyRestriction (this relying
+/// party issues no Assertions of its own). Anything else — a
+/// `saml:Condition` extension or an element of another namespace — is
+/// `unsupported`.
+fn check_condition_kinds(conditions: &Element) -> Result<(), Rejection> {
+    const UNDERSTOOD: [&str; 3] = ["AudienceRestriction", "OneTimeUse", "ProxyRestriction"];
+    for c in conditions.child_elements() {
+        if UNDERSTOOD.iter().any(|name| c.is(ASSERTION_NS, name)) {
+            continue;
+        }
+        let name = match c.ns.as_deref() {
+            Some(ns) if ns == ASSERTION_NS => c.local.to_string(),
+            Some(ns) => format!("{{{ns}}}{}", c.local),
+            None => c.local.to_string(),
+        };
+        return reject(
+            Reason::Unsupported,
+            format!(
+                "Conditions holds '{}', a condition this verifier does not understand (SAML core 2.5.1)",
+                excerpt(&name)
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// At least one bearer SubjectConfirmation must pass every check; the
 /// failure of the first one is reported when none does. Returns the
-/// NotOnOrAfter of the one that passed.
+/// NotOnOrAfter of the one that passed. `response_signed`: the Response
+/// signature verified, so `response_irt` (already compared with the request
+/// id) is the IdP's word.
 fn check_bearer(
     subject: &Element,
     provider: &Provider,
     ctx: &Context,
     response_irt: Option<&str>,
+    response_signed: bool,
 ) -> Result<Option<i64>, Rejection> {
     let mut first_err: Option<Rejection> = None;
     for sc in subject.children_named(ASSERTION_NS, "SubjectConfirmation") {
         if sc.attr("Method") != Some(BEARER) {
             continue;
         }
-        match check_one_bearer(sc, provider, ctx, response_irt) {
+        match check_one_bearer(sc, provider, ctx, response_irt, response_signed) {
             Ok(noa) => return Ok(noa),
             Err(e) => {
                 if first_err.is_none() {
@@ -477,6 +544,7 @@ fn check_one_bearer(
     provider: &Provider,
     ctx: &Context,
     response_irt: Option<&str>,
+    response_signed: bool,
 ) -> Result<Option<i64>, Rejection> {
     let scd = match sc.unique_child(ASSERTION_NS, "SubjectConfirmationData") {
         Ok(Some(d)) => d,
@@ -523,11 +591,15 @@ fn check_one_bearer(
                 "SubjectConfirmationData InResponseTo does not match the request id",
             )
         }
-        // A standalone Assertion has no Response InResponseTo to vouch for it.
-        (Some(_), None) if response_irt.is_none() => {
+        // Only a signed InResponseTo binds the request: this Assertion's own
+        // (read from the signed Assertion), or a signed Response's (the
+        // caller compared it with the request id already). An unsigned
+        // Response's InResponseTo is anyone's to write, and a standalone
+        // Assertion has no Response at all.
+        (Some(_), None) if !(response_signed && response_irt.is_some()) => {
             return reject(
                 Reason::RequestMismatch,
-                "a request id was given but the Assertion answers no request",
+                "a request id was given but the Assertion answers no request (no InResponseTo in its SubjectConfirmationData, and no signed Response InResponseTo)",
             )
         }
         _ => {}
