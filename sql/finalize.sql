@@ -126,6 +126,25 @@ create policy own_events on jit.login_events
     for select using (user_id = jit.current_user_id());
 
 -------------------------------------------------------------------------------
+-- jit.provider_status: the keys in force and when they run out (admins)
+-------------------------------------------------------------------------------
+
+create view jit.provider_status as
+select p.name as provider,
+       p.protocol,
+       p.enabled,
+       k.keys,
+       k.earliest_expiry,
+       p.discovery_url,
+       p.metadata_url,
+       p.refreshed_at,
+       p.refresh_error
+from jit.providers p
+cross join lateral jit._key_inventory(p.jwks, p.certificates) k;
+comment on view jit.provider_status is
+    'Per provider: key ids (OIDC) or certificate SHA-256 fingerprints (SAML) in force, the earliest certificate expiry, and the last jit.refresh outcome';
+
+-------------------------------------------------------------------------------
 -- Privileges
 -------------------------------------------------------------------------------
 
@@ -141,3 +160,5 @@ grant execute on function @extschema@.jit_login(text, text) to public;
 grant execute on function jit.current_user_id() to public;
 grant execute on function jit.current_groups() to public;
 grant select on jit.users, jit.memberships, jit.groups to public;
+-- A pure parser of IdP metadata: no table, setting or network behind it.
+grant execute on function jit.saml_metadata(text, text) to public;

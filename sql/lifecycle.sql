@@ -114,6 +114,22 @@ begin
         end if;
         return next;
     end loop;
+
+    -- Signing certificates that run out within 30 days: a warning in the
+    -- server log (this runs daily under pg_cron) while there is time to roll
+    -- them over. jit.provider_status shows the same dates.
+    for v_p in
+        select p.name, k.earliest_expiry
+        from jit.providers p
+        cross join lateral jit._key_inventory(p.jwks, p.certificates) k
+        where p.enabled and k.earliest_expiry < v_at + interval '30 days'
+        order by p.name
+    loop
+        raise warning 'jit_provision: provider % has a signing certificate that % at %',
+            v_p.name,
+            case when v_p.earliest_expiry < v_at then 'expired' else 'expires' end,
+            v_p.earliest_expiry;
+    end loop;
 end
 $$;
 

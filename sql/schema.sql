@@ -29,9 +29,20 @@ create table jit.providers (
     stale_after   interval,
     delete_after  interval,
     enabled       boolean not null default true,
-    on_login      regprocedure
+    on_login      regprocedure,
+    -- Keys kept current by jit.refresh (sql/refresh.sql).
+    discovery_url text constraint providers_discovery_url_check
+                  check (discovery_url is null or (discovery_url ~ '^https?://' and protocol = 'oidc')),
+    metadata_url  text constraint providers_metadata_url_check
+                  check (metadata_url is null or (metadata_url ~ '^https?://' and protocol = 'saml')),
+    refreshed_at  timestamptz,
+    refresh_error text
 );
 comment on table jit.providers is 'One row per identity provider; validated when written';
+comment on column jit.providers.discovery_url is
+    'OIDC: the OpenID Provider Configuration URL; jit.refresh fetches its jwks_uri into jwks';
+comment on column jit.providers.metadata_url is
+    'SAML: the IdP metadata URL; jit.refresh takes its signing certificates into certificates';
 comment on column jit.providers.algorithms is
     'Allow-list; null means RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA and SAML rsa-sha256/384/512, ecdsa-sha256/384, sha256/384/512';
 

@@ -69,7 +69,14 @@ pub fn provider_from_json(v: &Value) -> Result<Provider, ConfigError> {
             .collect(),
         _ => Vec::new(),
     };
-    Provider::new(settings, jwks.as_deref(), certificates, &claim_map)
+    // A row kept current by jit.refresh may wait for its first refresh
+    // without keys; keys that are there are checked either way.
+    let refreshed = text(v, "discovery_url").is_some() || text(v, "metadata_url").is_some();
+    if refreshed {
+        Provider::awaiting_refresh(settings, jwks.as_deref(), certificates, &claim_map)
+    } else {
+        Provider::new(settings, jwks.as_deref(), certificates, &claim_map)
+    }
 }
 
 /// Called by the validation trigger on `jit.providers` and `jit.claim_map`:

@@ -10,8 +10,11 @@ mod budget;
 mod cache;
 mod config;
 mod hook;
+mod http;
 mod identity;
 mod login;
+mod metadata;
+mod refresh;
 mod reject;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -24,12 +27,21 @@ pgrx::extension_sql_file!(
     name = "lifecycle",
     requires = ["login"]
 );
+pgrx::extension_sql_file!(
+    "../sql/refresh.sql",
+    name = "refresh",
+    requires = ["lifecycle"]
+);
 // Privileges, triggers and RLS last, once every function exists.
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     budget::register_gucs();
+    http::register_gucs();
+    // Nobody may invent jit_provision.* settings: a SET of a misspelt or
+    // not-yet-defined name is an error rather than a silent placeholder.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"jit_provision".as_ptr()) };
     identity::register_callbacks();
 }
 

@@ -6,9 +6,13 @@ use ring::digest::{digest, SHA256};
 
 /// Lowercase hex SHA-256 of the token text.
 pub fn fingerprint(token: &str) -> String {
-    let d = digest(&SHA256, token.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
+    hex(digest(&SHA256, token.as_bytes()).as_ref())
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         // Writing to a String cannot fail.
         let _ = write!(out, "{b:02x}");
     }

@@ -97,6 +97,26 @@ impl Key {
         self.kid.as_deref()
     }
 
+    /// SHA-256 (hex) of the key material (RSA: n then e; EC and OKP: the
+    /// public key bytes), so two documents can be compared by the keys they
+    /// hold rather than by their text.
+    pub fn material_sha256(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        match &self.material {
+            Material::Rsa(c) => {
+                ctx.update(b"rsa");
+                ctx.update(&(c.n.len() as u64).to_be_bytes());
+                ctx.update(&c.n);
+                ctx.update(&c.e);
+            }
+            Material::Single(alg, key) => {
+                ctx.update(alg.name().as_bytes());
+                ctx.update(key.as_ref());
+            }
+        }
+        crate::fingerprint::hex(ctx.finish().as_ref())
+    }
+
     /// Whether this key may verify a signature made with `alg`: its type fits
     /// and its own `alg`, if any, names exactly that algorithm.
     pub fn fits(&self, alg: Algorithm) -> bool {

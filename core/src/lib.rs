@@ -16,11 +16,14 @@
     )
 )]
 
+pub mod discovery;
 pub mod error;
+pub mod fetch_policy;
 pub mod fingerprint;
 pub mod identity;
 pub mod jwks;
 pub mod jwt;
+pub mod key_inventory;
 pub mod mapping;
 pub mod provider;
 pub mod saml;

@@ -130,6 +130,29 @@ impl Provider {
         certificates: Vec<String>,
         claim_map: &[(String, String)],
     ) -> Result<Provider, ConfigError> {
+        Provider::build(settings, jwks_json, certificates, claim_map, true)
+    }
+
+    /// As [`Provider::new`] for a row whose keys come from `jit.refresh`
+    /// (a `discovery_url` or `metadata_url` is set): it may have none yet,
+    /// and until its first refresh every token is `bad_signature`. Keys that
+    /// are present are checked as strictly as by `new`.
+    pub fn awaiting_refresh(
+        settings: ProviderSettings,
+        jwks_json: Option<&str>,
+        certificates: Vec<String>,
+        claim_map: &[(String, String)],
+    ) -> Result<Provider, ConfigError> {
+        Provider::build(settings, jwks_json, certificates, claim_map, false)
+    }
+
+    fn build(
+        settings: ProviderSettings,
+        jwks_json: Option<&str>,
+        certificates: Vec<String>,
+        claim_map: &[(String, String)],
+        keys_required: bool,
+    ) -> Result<Provider, ConfigError> {
         if settings.issuer.is_empty() {
             return Err(ConfigError("issuer must not be empty".into()));
         }
@@ -160,11 +183,17 @@ impl Provider {
         let mut saml_keys = Vec::new();
         let jwks = match settings.protocol {
             Protocol::Oidc => {
-                let json = jwks_json.ok_or_else(|| {
-                    ConfigError("an oidc provider needs jwks ({\"keys\":[...]})".into())
-                })?;
+                let json = match jwks_json {
+                    Some(json) => json,
+                    None if !keys_required => r#"{"keys":[]}"#,
+                    None => {
+                        return Err(ConfigError(
+                            "an oidc provider needs jwks ({\"keys\":[...]}) or a discovery_url".into(),
+                        ))
+                    }
+                };
                 let set = KeySet::parse(json)?;
-                if set.is_empty() {
+                if set.is_empty() && (keys_required || jwks_json.is_some()) {
                     return Err(ConfigError(
                         "jwks holds no usable signing key (RSA >= 2048 bits, EC P-256/P-384, Ed25519)"
                             .into(),
@@ -179,9 +208,10 @@ impl Provider {
                             .into(),
                     ));
                 }
-                if certificates.is_empty() {
+                if certificates.is_empty() && keys_required {
                     return Err(ConfigError(
-                        "a saml provider needs at least one PEM certificate".into(),
+                        "a saml provider needs at least one PEM certificate, or a metadata_url"
+                            .into(),
                     ));
                 }
                 for (i, pem) in certificates.iter().enumerate() {

@@ -47,6 +47,7 @@
 pub mod attributes;
 pub mod c14n;
 pub mod dsig;
+pub mod metadata;
 pub mod response;
 pub mod time;
 pub mod x509;

@@ -38,6 +38,51 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 /// `PUBLIC KEY`, `RSA PUBLIC KEY`), or the bare base64 of a DER certificate
 /// as IdP metadata carries it in `ds:X509Certificate`.
 pub fn parse_pem_keys(text: &str) -> Result<Vec<TrustedKey>, ConfigError> {
+    der_blocks(text)?
+        .iter()
+        .map(|(label, der)| match *label {
+            "CERTIFICATE" => key_from_certificate(der),
+            "PUBLIC KEY" => key_from_spki(der),
+            "RSA PUBLIC KEY" => rsa_key(der),
+            other => err(format!(
+                "unsupported PEM block '{other}' (expected CERTIFICATE)"
+            )),
+        })
+        .collect()
+}
+
+/// What a DBA wants to know of one pinned key: which it is and when its
+/// certificate runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    /// SHA-256 (hex) of the DER certificate, or of the DER public key for a
+    /// `PUBLIC KEY` block: the fingerprint `openssl x509 -fingerprint -sha256`
+    /// shows, without colons.
+    pub sha256: String,
+    /// The certificate's notAfter (Unix seconds); `None` for a bare key.
+    pub not_after: Option<i64>,
+}
+
+/// [`KeyFacts`] for every block of one `certificates` entry.
+pub fn key_facts(text: &str) -> Result<Vec<KeyFacts>, ConfigError> {
+    der_blocks(text)?
+        .iter()
+        .map(|(label, der)| {
+            let not_after = match *label {
+                "CERTIFICATE" => Some(certificate_not_after(der)?),
+                _ => None,
+            };
+            Ok(KeyFacts {
+                sha256: crate::fingerprint::hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()),
+                not_after,
+            })
+        })
+        .collect()
+}
+
+/// The DER blocks of one `certificates` entry with their PEM labels; bare
+/// base64 (as in metadata) is one `CERTIFICATE`.
+fn der_blocks(text: &str) -> Result<Vec<(&str, Vec<u8>)>, ConfigError> {
     let text = text.trim();
     if text.is_empty() {
         return err("a certificate entry is empty");
@@ -45,9 +90,9 @@ pub fn parse_pem_keys(text: &str) -> Result<Vec<TrustedKey>, ConfigError> {
     if !text.contains("-----BEGIN") {
         let der = decode_b64(text)
             .ok_or_else(|| ConfigError("certificate is neither PEM nor base64 DER".into()))?;
-        return Ok(vec![key_from_certificate(&der)?]);
+        return Ok(vec![("CERTIFICATE", der)]);
     }
-    let mut keys = Vec::new();
+    let mut blocks = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let after = rest.get(start + 11..).unwrap_or("");
@@ -63,26 +108,16 @@ pub fn parse_pem_keys(text: &str) -> Result<Vec<TrustedKey>, ConfigError> {
         let body = body_start.get(..body_end).unwrap_or("");
         let der = decode_b64(body)
             .ok_or_else(|| ConfigError(format!("PEM block '{label}' is not valid base64")))?;
-        let key = match label {
-            "CERTIFICATE" => key_from_certificate(&der)?,
-            "PUBLIC KEY" => key_from_spki(&der)?,
-            "RSA PUBLIC KEY" => rsa_key(&der)?,
-            other => {
-                return err(format!(
-                    "unsupported PEM block '{other}' (expected CERTIFICATE)"
-                ))
-            }
-        };
-        keys.push(key);
+        blocks.push((label, der));
         rest = body_start.get(body_end + end_marker.len()..).unwrap_or("");
     }
     if !rest.trim().is_empty() {
         return err("trailing text after the last PEM block");
     }
-    if keys.is_empty() {
+    if blocks.is_empty() {
         return err("no PEM block found");
     }
-    Ok(keys)
+    Ok(blocks)
 }
 
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
@@ -161,6 +196,8 @@ impl<'a> Der<'a> {
 }
 
 const SEQUENCE: u8 = 0x30;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
 const INTEGER: u8 = 0x02;
 const BIT_STRING: u8 = 0x03;
 const OID: u8 = 0x06;
@@ -197,6 +234,49 @@ pub fn key_from_certificate(der: &[u8]) -> Result<TrustedKey, ConfigError> {
         return err("certificate has no SubjectPublicKeyInfo");
     }
     parse_spki_contents(spki)
+}
+
+/// The certificate's validity notAfter, in Unix seconds (UTCTime or
+/// GeneralizedTime, RFC 5280 4.1.2.5; both must be in UTC, "Z").
+pub fn certificate_not_after(der: &[u8]) -> Result<i64, ConfigError> {
+    let mut outer = Der::new(der);
+    let mut cert = Der::new(outer.read(SEQUENCE)?);
+    let mut tbs = Der::new(cert.read(SEQUENCE)?);
+    if tbs.peek_tag() == Some(CONTEXT_0) {
+        tbs.read(CONTEXT_0)?;
+    }
+    tbs.read(INTEGER)?; // serialNumber
+    tbs.read(SEQUENCE)?; // signature algorithm
+    tbs.read(SEQUENCE)?; // issuer
+    let mut validity = Der::new(tbs.read(SEQUENCE)?);
+    validity.read_any()?; // notBefore
+    let (tag, time) = validity.read_any()?;
+    let text = std::str::from_utf8(time).map_err(|_| ConfigError("certificate notAfter is not text".into()))?;
+    let full = match (tag, text.len()) {
+        // UTCTime YYMMDDHHMMSSZ: years 50-99 are 19xx (RFC 5280).
+        (UTC_TIME, 13) => {
+            let yy: u32 = text.get(..2).and_then(|y| y.parse().ok()).unwrap_or(100);
+            let century = if yy >= 50 { "19" } else { "20" };
+            format!("{century}{text}")
+        }
+        (GENERALIZED_TIME, 15) => text.to_string(),
+        _ => return err("certificate notAfter is neither UTCTime nor GeneralizedTime in UTC"),
+    };
+    let field = |from: usize, to: usize| full.get(from..to).unwrap_or("");
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        field(0, 4),
+        field(4, 6),
+        field(6, 8),
+        field(8, 10),
+        field(10, 12),
+        field(12, 14)
+    );
+    if full.get(14..) != Some("Z") {
+        return err("certificate notAfter is not in UTC");
+    }
+    super::time::parse_datetime(&iso)
+        .ok_or_else(|| ConfigError(format!("certificate notAfter '{}' is not a valid time", crate::error::excerpt(text))))
 }
 
 /// A DER SubjectPublicKeyInfo (`PUBLIC KEY` PEM).
