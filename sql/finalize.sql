@@ -162,3 +162,6 @@ grant execute on function jit.current_groups() to public;
 grant select on jit.users, jit.memberships, jit.groups to public;
 -- A pure parser of IdP metadata: no table, setting or network behind it.
 grant execute on function jit.saml_metadata(text, text) to public;
+-- Called by jit.provider_status, which runs functions with the reader's
+-- rights: a pure function of its arguments, so anyone may call it.
+grant execute on function jit._key_inventory(jsonb, text[]) to public;

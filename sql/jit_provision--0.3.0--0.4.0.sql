@@ -341,6 +341,7 @@ revoke all on function jit.refresh(text) from public;
 revoke all on function jit._refresh(text) from public;
 revoke all on function jit._fetch_keys(text, text, text, text) from public;
 revoke all on function jit._key_inventory(jsonb, text[]) from public;
+grant execute on function jit._key_inventory(jsonb, text[]) to public;
 revoke all on function jit._http_get(text) from public;
 revoke all on function jit.saml_metadata(text, text) from public;
 grant execute on function jit.saml_metadata(text, text) to public;

@@ -20,6 +20,11 @@ from db import login
     "select jit._apply_login('{}')",
     "select jit._validate_provider('{}')",
     "select jit._config_changed(0)",
+    "select * from jit.refresh()",
+    "select * from jit._refresh(null)",
+    "select * from jit._fetch_keys('oidc', 'x', 'https://127.0.0.1/', null)",
+    "select jit._http_get('https://127.0.0.1/')",
+    "select * from jit.provider_status",
 ])
 def test_app_role_is_refused(idp, app, statement):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -108,3 +113,20 @@ def test_verify_at_judges_as_of_that_instant(idp, admin):
     token = idp.mint()
     with pytest.raises(psycopg.Error, match="^expired"):
         admin.execute("select jit.verify(%s, null, now() + interval '10 minutes')", (token,))
+
+
+def test_a_delegated_admin_reads_provider_status(idp, admin, dbname):
+    """An admin role given SELECT on the view can read it: the view calls
+    jit._key_inventory with the reader's rights, and that pure function is
+    open to everyone (it reads nothing but its arguments)."""
+    from conftest import connect
+
+    admin.execute("do $$ begin if not exists (select from pg_roles where rolname = 'keyadmin') "
+                  "then create role keyadmin login; end if; end $$")
+    admin.execute("grant select on jit.provider_status to keyadmin")
+    admin.execute("grant execute on function jit.refresh(text) to keyadmin")
+    with connect(dbname, user="keyadmin") as ka:
+        rows = ka.execute("select provider, keys from jit.provider_status").fetchall()
+        assert rows == [(idp.name, [k["kid"] for k in idp.jwks()["keys"]])]
+        # No discovery_url anywhere: nothing to refresh, and no error.
+        assert ka.execute("select * from jit.refresh()").fetchall() == []
