@@ -52,12 +52,17 @@ fn fetch(
             let doc = http::fetch(url).map_err(|e| format!("discovery: {e}"))?;
             let jwks_uri = discovery::jwks_uri(&doc, issuer)?;
             let body = http::fetch(&jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-            let text = std::str::from_utf8(&body).map_err(|_| "jwks is not UTF-8".to_string())?;
-            let inv = key_inventory::oidc(text).map_err(|e| e.0)?;
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| format!("jwks_uri: {jwks_uri}: the JWKS is not UTF-8"))?;
+            let inv =
+                key_inventory::oidc(text).map_err(|e| format!("jwks_uri: {jwks_uri}: {}", e.0))?;
             if inv.keys.is_empty() {
-                return Err("the JWKS holds no usable signing key".into());
+                return Err(format!(
+                    "jwks_uri: {jwks_uri}: the JWKS holds no usable signing key"
+                ));
             }
-            let json = serde_json::from_str(text).map_err(|e| format!("jwks: {e}"))?;
+            let json =
+                serde_json::from_str(text).map_err(|e| format!("jwks_uri: {jwks_uri}: {e}"))?;
             Ok(Keys::Jwks(json))
         }
         Protocol::Saml => {
@@ -65,12 +70,23 @@ fn fetch(
             let body = http::fetch(url).map_err(|e| format!("metadata: {e}"))?;
             let text =
                 std::str::from_utf8(&body).map_err(|_| "metadata is not UTF-8".to_string())?;
-            let md = parse_metadata(text, Some(issuer)).map_err(|e| format!("metadata: {}", e.0))?;
+            let md =
+                parse_metadata(text, Some(issuer)).map_err(|e| format!("metadata: {}", e.0))?;
             if md.issuer != issuer {
                 return Err(format!(
                     "metadata is for entityID '{}', not '{issuer}'",
                     md.issuer
                 ));
+            }
+            // Expired metadata is not to be relied on (SAML metadata 2.1.1,
+            // validUntil): keep the keys in force rather than take it.
+            if let Some(until) = md.valid_until {
+                if until < unix_now() {
+                    return Err(format!(
+                        "metadata: {url}: expired (validUntil is {} seconds in the past)",
+                        unix_now() - until
+                    ));
+                }
             }
             Ok(Keys::Certificates(md.certificates))
         }
@@ -102,6 +118,13 @@ fn key_inventory_of(
     };
     let expiry = inv.earliest_expiry.and_then(to_timestamptz);
     TableIterator::once((inv.keys, inv.identities, expiry))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Unix seconds to timestamptz.
