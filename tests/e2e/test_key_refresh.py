@@ -435,6 +435,23 @@ def test_expired_saml_metadata_keeps_the_certificates(trusted, app, srv):
     assert "expired" in rows[0]["error"], rows[0]["error"]
 
 
+def test_a_server_that_never_answers_times_out_and_keeps_the_keys(trusted, app, srv, steady):
+    """The whole fetch has 15 s (TOTAL_TIMEOUT): a server that accepts and
+    never answers is an error of this refresh, not a hung backend."""
+    before = stored_keys(trusted, "steady")
+    srv.mode = "hang"
+    start = time.monotonic()
+    rows = refresh(trusted)
+    seconds = time.monotonic() - start
+    assert 14 < seconds < 20, seconds
+    assert len(rows) == 1 and rows[0]["changed"] is False, rows
+    assert "timed out" in rows[0]["error"], rows[0]["error"]
+    assert status(trusted, "steady")["refresh_error"] == rows[0]["error"]
+    assert stored_keys(trusted, "steady") == before
+    assert login(app, steady.mint("A"))["created"] is False
+    srv.mode = "normal"
+
+
 @pytest.mark.parametrize("mode", ["silent", "hang"])
 def test_cancel_ends_a_refresh_waiting_on_a_silent_server(trusted, dbname, app, srv, steady, mode):
     before = stored_keys(trusted, "steady")
