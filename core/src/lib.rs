@@ -27,6 +27,7 @@ pub mod key_inventory;
 pub mod mapping;
 pub mod provider;
 pub mod saml;
+pub mod scim;
 pub mod token;
 
 pub use error::{ConfigError, Reason, Rejection};
