@@ -41,6 +41,8 @@ pub extern "C-unwind" fn _PG_init() {
     http::register_gucs();
     // Nobody may invent jit_provision.* settings: a SET of a misspelt or
     // not-yet-defined name is an error rather than a silent placeholder.
+    // SAFETY: called once while the library loads, on the backend's thread,
+    // with a NUL-terminated static string that PostgreSQL copies.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"jit_provision".as_ptr()) };
     identity::register_callbacks();
 }
