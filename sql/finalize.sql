@@ -157,6 +157,8 @@ revoke all on function @extschema@.jit_login(text, text) from public;
 
 grant usage on schema jit to public;
 grant execute on function @extschema@.jit_login(text, text) to public;
+-- jit.try_login is security definer itself (sql/login.sql): the same rights as jit_login.
+grant execute on function jit.try_login(text, text) to public;
 grant execute on function jit.current_user_id() to public;
 grant execute on function jit.current_groups() to public;
 grant select on jit.users, jit.memberships, jit.groups to public;

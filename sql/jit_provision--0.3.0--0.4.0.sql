@@ -346,3 +346,238 @@ revoke all on function jit._http_get(text) from public;
 revoke all on function jit.saml_metadata(text, text) from public;
 grant execute on function jit.saml_metadata(text, text) to public;
 revoke all on jit.provider_status from public;
+
+
+-------------------------------------------------------------------------------
+-- jit.try_login: the verdict as a row, rejections audited in
+-- jit.login_events; one token id everywhere (the verified jti / Assertion
+-- ID, else the SHA-256 of the token). jit._reject takes the subject and
+-- puts the facts of a rejection in the error's DETAIL (as the library does
+-- for the rejections it raises); jit._apply_login passes the subject; a
+-- rejected login_events row has no provider when the issuer names none.
+-- The same text as sql/schema.sql, sql/login.sql and sql/finalize.sql.
+-------------------------------------------------------------------------------
+
+alter table jit.login_events alter column provider drop not null;
+
+drop function jit._reject(text, text, text, text);
+-- Raises a token rejection: a server-log line first (it survives the
+-- caller's rollback), then SQLSTATE 28000 with the reason code up front and
+-- the facts jit.try_login records in the DETAIL: the JSON object
+-- src/reject.rs writes for the Rust side, {"reason":..,"provider":..,
+-- "token_id":..,"subject":..}. p_subject: the verified subject, if known.
+create function jit._reject(p_provider text, p_reason text, p_detail text, p_token_id text,
+                            p_subject text default null)
+returns void
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_facts text;
+begin
+    -- Control characters are masked: a token id must not write log lines.
+    -- Listed explicitly besides [[:cntrl:]] (whose extent depends on the
+    -- collation): the C1 controls U+0080-U+009F (NEL U+0085 among them) and
+    -- the line / paragraph separators U+2028 and U+2029, which log readers
+    -- take for line ends too. The escapes are the regex engine's (\uXXXX).
+    raise log 'jit_provision: login rejected provider=% reason=% token_id=% detail=%',
+        coalesce(p_provider, '-'), p_reason,
+        regexp_replace(coalesce(p_token_id, '-'),
+                       E'[[:cntrl:]\\u0080-\\u009f\\u2028\\u2029]', '?', 'g'),
+        p_detail;
+    -- to_json escapes the C0 controls; DEL, the C1 controls and U+2028 /
+    -- U+2029 become \uXXXX escapes too, so the DETAIL stays one log line
+    -- and still parses back to the very values.
+    v_facts := format('{"reason":%s,"provider":%s,"token_id":%s,"subject":%s}',
+                      to_json(p_reason),
+                      coalesce(to_json(p_provider)::text, 'null'),
+                      coalesce(to_json(p_token_id)::text, 'null'),
+                      coalesce(to_json(p_subject)::text, 'null'));
+    if v_facts ~ E'[\\u007f-\\u009f\\u2028\\u2029]' then
+        v_facts := (select string_agg(case when c ~ E'[\\u007f-\\u009f\\u2028\\u2029]'
+                                           then E'\\u' || lpad(to_hex(ascii(c)), 4, '0')
+                                           else c end, '' order by n)
+                    from regexp_split_to_table(v_facts, '') with ordinality as t(c, n));
+    end if;
+    raise exception '%: %', p_reason, p_detail using errcode = '28000', detail = v_facts;
+end
+$$;
+
+create or replace function jit._apply_login(p_identity jsonb)
+returns jit._applied
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_provider    jit.providers;
+    v_subject     text := p_identity ->> 'subject';
+    v_token_id    text := p_identity ->> 'token_id';
+    v_idp_groups  text[] := array(select jsonb_array_elements_text(p_identity -> 'idp_groups'));
+    v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
+    v_user        jit.users;
+    v_user_id     uuid;
+    v_blocked     boolean;
+    v_created     boolean;
+    v_grants      text[];
+    v_result      jit._applied;
+begin
+    select * into strict v_provider from jit.providers where name = p_identity ->> 'provider';
+
+    -- 2. replay: the token id may be used once until the token expires (plus
+    -- the skew the verifier allowed). An expired entry is taken over.
+    insert into jit.seen_tokens as s (provider, token_id, expires_at)
+    values (v_provider.name, v_token_id,
+            to_timestamp((p_identity ->> 'expires_at')::double precision) + v_provider.clock_skew)
+    on conflict (provider, token_id) do update
+        set expires_at = excluded.expires_at
+        where s.expires_at <= now();
+    if not found then
+        perform jit._reject(v_provider.name, 'replayed',
+                            'token id was already used', v_token_id, v_subject);
+    end if;
+
+    -- 3. admission, and 4. upsert. An existing user is locked first, so a
+    -- concurrent deprovision cannot slip between the check and the update.
+    select * into v_user from jit.users
+    where provider = v_provider.name and subject = v_subject
+    for update;
+
+    if found and v_user.blocked then
+        perform jit._reject(v_provider.name, 'user_blocked',
+                            'user is blocked', v_token_id, v_subject);
+    end if;
+
+    if not found and v_provider.seat_limit is not null then
+        -- Seats are counted after claiming the provider's jit.seat_claims
+        -- row, so two concurrent new users cannot both take the last seat:
+        -- in READ COMMITTED the second waits for the first and counts with a
+        -- fresh snapshot; in REPEATABLE READ / SERIALIZABLE, a snapshot taken
+        -- before another admission committed cannot update the row (40001:
+        -- the caller retries, as with any serialization failure).
+        insert into jit.seat_claims as c (provider, last_admission)
+        values (v_provider.name, now())
+        on conflict (provider) do update set last_admission = excluded.last_admission;
+        perform 1 from jit.users where provider = v_provider.name and subject = v_subject;
+        if not found and (select count(*) from jit.users
+                          where provider = v_provider.name
+                            and disabled_at is null and not blocked) >= v_provider.seat_limit then
+            perform jit._reject(v_provider.name, 'seat_limit_reached',
+                                format('provider has no free seat (limit %s)', v_provider.seat_limit),
+                                v_token_id, v_subject);
+        end if;
+    end if;
+
+    insert into jit.users as u (provider, subject, email, name, given_name, family_name,
+                                attributes, last_login_at, login_count)
+    values (v_provider.name, v_subject,
+            p_identity ->> 'email', p_identity ->> 'name',
+            p_identity ->> 'given_name', p_identity ->> 'family_name',
+            coalesce(p_identity -> 'attributes', '{}'), now(), 1)
+    on conflict (provider, subject) do update
+        set email = excluded.email,
+            name = excluded.name,
+            given_name = excluded.given_name,
+            family_name = excluded.family_name,
+            attributes = excluded.attributes,
+            updated_at = now(),
+            last_login_at = now(),
+            login_count = u.login_count + 1,
+            disabled_at = null
+    returning u.id, u.blocked, (u.xmax = 0) into v_user_id, v_blocked, v_created;
+
+    -- A row created by a concurrent first login of the same user may have
+    -- been blocked in between; the upsert above waited for it.
+    if v_blocked then
+        perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id, v_subject);
+    end if;
+
+    -- 5. memberships: grants by mapping; '*' grants to everyone of the provider.
+    v_grants := array(
+        select distinct g.app_group from jit.group_map g
+        where g.provider = v_provider.name
+          and (g.idp_group = '*' or g.idp_group = any (v_idp_groups))
+        order by 1);
+
+    insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
+    insert into jit.memberships (user_id, group_name, source)
+    select v_user_id, g, v_provider.name from unnest(v_grants) g
+    on conflict (user_id, group_name) do nothing;
+
+    -- Sync removes only what this provider granted, and never on a partial
+    -- group list (Entra ID overage): then it only adds.
+    if v_provider.sync_groups and v_complete then
+        delete from jit.memberships
+        where user_id = v_user_id and source = v_provider.name
+          and group_name <> all (v_grants);
+    end if;
+
+    -- 6. the audit row (the hook runs next, in the shell, same transaction).
+    insert into jit.login_events (provider, subject, user_id, outcome, token_id)
+    values (v_provider.name, v_subject, v_user_id,
+            case when v_created then 'created' else 'updated' end, v_token_id);
+
+    v_result.user_id := v_user_id;
+    v_result.created := v_created;
+    v_result.groups := array(select m.group_name from jit.memberships m
+                             where m.user_id = v_user_id order by 1);
+    if v_provider.on_login is not null then
+        v_result.hook := v_provider.on_login::regproc::text;
+        v_result.hook_owner := (select proowner from pg_proc where oid = v_provider.on_login);
+    end if;
+    return v_result;
+end
+$$;
+
+-- jit.try_login: the login of jit_login, with the verdict as a row instead
+-- of an exception. jit_login runs in a subtransaction (the exception
+-- block): a rejection — SQLSTATE 28000 from src/reject.rs or jit._reject,
+-- whose DETAIL holds the facts as JSON — rolls back all it wrote, and the
+-- rejection alone is recorded in jit.login_events, in the caller's
+-- transaction. Whatever is not a verdict on the token (25006 on a hot
+-- standby, 40001, an internal error, a 28000 of an on_login hook, which
+-- carries no such DETAIL) is raised as it came. Accepted: the identity
+-- jit_login established outlives the subtransaction (src/identity.rs hands
+-- it to the parent when the subtransaction is released).
+create function jit.try_login(token text, request_id text default null)
+returns table(user_id uuid, created boolean, groups text[], reason text, detail text)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_login   jit.login_result;
+    v_message text;
+    v_facts   text;
+    v_f       jsonb;
+begin
+    begin
+        select * into v_login from @extschema@.jit_login(token, request_id);
+    exception when sqlstate '28000' then
+        get stacked diagnostics v_message = message_text, v_facts = pg_exception_detail;
+        -- The facts are the DETAIL's first line (a Rust backtrace may follow
+        -- it when the server runs with RUST_BACKTRACE set).
+        v_facts := split_part(v_facts, E'\n', 1);
+        if v_facts is null or left(v_facts, 10) <> '{"reason":' then
+            raise;
+        end if;
+        v_f := v_facts::jsonb;
+        insert into jit.login_events (provider, subject, outcome, reason, token_id)
+        values (v_f ->> 'provider', v_f ->> 'subject', 'rejected', v_f ->> 'reason',
+                v_f ->> 'token_id');
+        reason := v_f ->> 'reason';
+        detail := v_message;
+        return next;
+        return;
+    end;
+    user_id := v_login.user_id;
+    created := v_login.created;
+    groups := v_login.groups;
+    return next;
+end
+$$;
+
+revoke all on function jit._reject(text, text, text, text, text) from public;
+revoke all on function jit.try_login(text, text) from public;
+-- jit.try_login is security definer itself (sql/login.sql): the same rights as jit_login.
+grant execute on function jit.try_login(text, text) to public;

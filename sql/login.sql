@@ -35,7 +35,7 @@ begin
         where s.expires_at <= now();
     if not found then
         perform jit._reject(v_provider.name, 'replayed',
-                            'token id was already used', v_token_id);
+                            'token id was already used', v_token_id, v_subject);
     end if;
 
     -- 3. admission, and 4. upsert. An existing user is locked first, so a
@@ -46,7 +46,7 @@ begin
 
     if found and v_user.blocked then
         perform jit._reject(v_provider.name, 'user_blocked',
-                            'user is blocked', v_token_id);
+                            'user is blocked', v_token_id, v_subject);
     end if;
 
     if not found and v_provider.seat_limit is not null then
@@ -65,7 +65,7 @@ begin
                             and disabled_at is null and not blocked) >= v_provider.seat_limit then
             perform jit._reject(v_provider.name, 'seat_limit_reached',
                                 format('provider has no free seat (limit %s)', v_provider.seat_limit),
-                                v_token_id);
+                                v_token_id, v_subject);
         end if;
     end if;
 
@@ -90,7 +90,7 @@ begin
     -- A row created by a concurrent first login of the same user may have
     -- been blocked in between; the upsert above waited for it.
     if v_blocked then
-        perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id);
+        perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id, v_subject);
     end if;
 
     -- 5. memberships: grants by mapping; '*' grants to everyone of the provider.
@@ -127,5 +127,54 @@ begin
         v_result.hook_owner := (select proowner from pg_proc where oid = v_provider.on_login);
     end if;
     return v_result;
+end
+$$;
+
+-- jit.try_login: the login of jit_login, with the verdict as a row instead
+-- of an exception. jit_login runs in a subtransaction (the exception
+-- block): a rejection — SQLSTATE 28000 from src/reject.rs or jit._reject,
+-- whose DETAIL holds the facts as JSON — rolls back all it wrote, and the
+-- rejection alone is recorded in jit.login_events, in the caller's
+-- transaction. Whatever is not a verdict on the token (25006 on a hot
+-- standby, 40001, an internal error, a 28000 of an on_login hook, which
+-- carries no such DETAIL) is raised as it came. Accepted: the identity
+-- jit_login established outlives the subtransaction (src/identity.rs hands
+-- it to the parent when the subtransaction is released).
+create function jit.try_login(token text, request_id text default null)
+returns table(user_id uuid, created boolean, groups text[], reason text, detail text)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, jit, pg_temp
+as $$
+declare
+    v_login   jit.login_result;
+    v_message text;
+    v_facts   text;
+    v_f       jsonb;
+begin
+    begin
+        select * into v_login from @extschema@.jit_login(token, request_id);
+    exception when sqlstate '28000' then
+        get stacked diagnostics v_message = message_text, v_facts = pg_exception_detail;
+        -- The facts are the DETAIL's first line (a Rust backtrace may follow
+        -- it when the server runs with RUST_BACKTRACE set).
+        v_facts := split_part(v_facts, E'\n', 1);
+        if v_facts is null or left(v_facts, 10) <> '{"reason":' then
+            raise;
+        end if;
+        v_f := v_facts::jsonb;
+        insert into jit.login_events (provider, subject, outcome, reason, token_id)
+        values (v_f ->> 'provider', v_f ->> 'subject', 'rejected', v_f ->> 'reason',
+                v_f ->> 'token_id');
+        reason := v_f ->> 'reason';
+        detail := v_message;
+        return next;
+        return;
+    end;
+    user_id := v_login.user_id;
+    created := v_login.created;
+    groups := v_login.groups;
+    return next;
 end
 $$;

@@ -104,7 +104,8 @@ comment on column jit.memberships.source is 'The provider that granted it; null 
 create table jit.login_events (
     id        bigint generated always as identity primary key,
     at        timestamptz not null default now(),
-    provider  text not null,
+    -- Null for a rejected token whose issuer names no provider.
+    provider  text,
     subject   text,
     user_id   uuid,
     outcome   text not null check (outcome in ('created', 'updated', 'rejected')),
@@ -182,12 +183,18 @@ as $$
 $$;
 
 -- Raises a token rejection: a server-log line first (it survives the
--- caller's rollback), then SQLSTATE 28000 with the reason code up front.
-create function jit._reject(p_provider text, p_reason text, p_detail text, p_token_id text)
+-- caller's rollback), then SQLSTATE 28000 with the reason code up front and
+-- the facts jit.try_login records in the DETAIL: the JSON object
+-- src/reject.rs writes for the Rust side, {"reason":..,"provider":..,
+-- "token_id":..,"subject":..}. p_subject: the verified subject, if known.
+create function jit._reject(p_provider text, p_reason text, p_detail text, p_token_id text,
+                            p_subject text default null)
 returns void
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
+declare
+    v_facts text;
 begin
     -- Control characters are masked: a token id must not write log lines.
     -- Listed explicitly besides [[:cntrl:]] (whose extent depends on the
@@ -199,6 +206,20 @@ begin
         regexp_replace(coalesce(p_token_id, '-'),
                        E'[[:cntrl:]\\u0080-\\u009f\\u2028\\u2029]', '?', 'g'),
         p_detail;
-    raise exception '%: %', p_reason, p_detail using errcode = '28000';
+    -- to_json escapes the C0 controls; DEL, the C1 controls and U+2028 /
+    -- U+2029 become \uXXXX escapes too, so the DETAIL stays one log line
+    -- and still parses back to the very values.
+    v_facts := format('{"reason":%s,"provider":%s,"token_id":%s,"subject":%s}',
+                      to_json(p_reason),
+                      coalesce(to_json(p_provider)::text, 'null'),
+                      coalesce(to_json(p_token_id)::text, 'null'),
+                      coalesce(to_json(p_subject)::text, 'null'));
+    if v_facts ~ E'[\\u007f-\\u009f\\u2028\\u2029]' then
+        v_facts := (select string_agg(case when c ~ E'[\\u007f-\\u009f\\u2028\\u2029]'
+                                           then E'\\u' || lpad(to_hex(ascii(c)), 4, '0')
+                                           else c end, '' order by n)
+                    from regexp_split_to_table(v_facts, '') with ordinality as t(c, n));
+    end if;
+    raise exception '%: %', p_reason, p_detail using errcode = '28000', detail = v_facts;
 end
 $$;

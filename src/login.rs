@@ -41,16 +41,17 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Parses, finds the provider, verifies. Every failure raises 28000.
+/// Parses, finds the provider, verifies. Every failure raises 28000 (see
+/// [`reject::raise`] for the token id it records).
 fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Identity {
     let token = token.unwrap_or("");
     let parsed = match verifier::parse(token) {
         Ok(t) => t,
-        Err(r) => reject::raise(None, &verifier::fingerprint(token), &r),
+        Err(r) => reject::raise(None, token, &r),
     };
     let Some(issuer) = parsed.issuer() else {
         let r = Rejection::new(Reason::MissingClaim, "token names no issuer");
-        reject::raise(None, &verifier::fingerprint(token), &r)
+        reject::raise(None, token, &r)
     };
     let Some(provider) = cache::provider_for_issuer(issuer) else {
         let r = Rejection::new(
@@ -60,7 +61,7 @@ fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Iden
                 verifier::error::excerpt(issuer)
             ),
         );
-        reject::raise(None, &verifier::fingerprint(token), &r)
+        reject::raise(None, token, &r)
     };
     let ctx = Context {
         now,
@@ -69,11 +70,7 @@ fn verify_token(token: Option<&str>, request_id: Option<&str>, now: i64) -> Iden
     };
     match verifier::verify(&parsed, &provider, &ctx) {
         Ok(identity) => identity,
-        Err(r) => reject::raise(
-            Some(&provider.settings.name),
-            &verifier::fingerprint(token),
-            &r,
-        ),
+        Err(r) => reject::raise(Some(&provider.settings.name), token, &r),
     }
 }
 

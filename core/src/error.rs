@@ -80,10 +80,30 @@ impl fmt::Display for Reason {
 
 /// A refused token: the reason code plus a short human detail. The detail
 /// never echoes more than a bounded slice of attacker-controlled text.
+///
+/// `verified` is set when the refusal came after the token's signature
+/// verified (an expired or mis-addressed token from the real IdP): the
+/// trace of the rejection then names the token by the id `seen_tokens`
+/// would use, not by a hash of the token. A refusal before or at the
+/// signature check leaves it `None`, so a forged token is never recorded
+/// under the `jti` or Assertion ID it claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub reason: Reason,
     pub detail: String,
+    pub verified: Option<Verified>,
+}
+
+/// What is known of a refused token whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The replay key: OIDC `jti` (else the SHA-256 hex of the JWS signing
+    /// input), SAML Assertion `ID`. Signed, but the IdP's text: escape it
+    /// before it reaches a log line.
+    pub token_id: String,
+    /// The subject as the claim map reads it, when the signed content has
+    /// one at the point of refusal.
+    pub subject: Option<String>,
 }
 
 impl Rejection {
@@ -91,7 +111,31 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.into(),
+            verified: None,
         }
+    }
+
+    /// Marks a refusal as made on verified content. A rejection that already
+    /// carries what it verified keeps it (the innermost point knows best).
+    pub fn with_verified(mut self, verified: Verified) -> Self {
+        if self.verified.is_none() {
+            self.verified = Some(verified);
+        }
+        self
+    }
+
+    /// The token id for the trace of this rejection: the verified replay key
+    /// when there is one, else the SHA-256 hex of `token` (the text as sent).
+    pub fn token_id(&self, token: &str) -> String {
+        match &self.verified {
+            Some(v) => v.token_id.clone(),
+            None => crate::fingerprint::fingerprint(token),
+        }
+    }
+
+    /// The verified subject, if any.
+    pub fn subject(&self) -> Option<&str> {
+        self.verified.as_ref().and_then(|v| v.subject.as_deref())
     }
 }
 
@@ -134,8 +178,71 @@ pub fn escape_controls(s: &str) -> String {
     out
 }
 
+/// `s` as a JSON string literal in which no control character appears raw:
+/// besides what JSON requires (C0, `"`, `\\`), DEL, the C1 controls and
+/// U+2028 / U+2029 are written as `\\uXXXX` too, so the text can go into a
+/// server-log line (an error's DETAIL) without starting a line of its own,
+/// and still parses back to exactly `s`.
+pub fn json_string(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                // Every such character is in the BMP: one \uXXXX escape.
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_string_escapes_every_line_break() {
+        let s = "a\"b\\c\nd\u{0}e\u{7f}f\u{85}g\u{2028}h\u{2029}i é😀";
+        let j = super::json_string(s);
+        assert_eq!(
+            j,
+            "\"a\\\"b\\\\c\\nd\\u0000e\\u007ff\\u0085g\\u2028h\\u2029i é😀\""
+        );
+        assert!(!j
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'));
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, serde_json::Value::String(s.to_string()));
+    }
+
+    #[test]
+    fn rejection_token_id_is_verified_id_or_hash() {
+        use super::{Reason, Rejection, Verified};
+        let r = Rejection::new(Reason::BadSignature, "x");
+        assert_eq!(r.token_id("abc"), crate::fingerprint::fingerprint("abc"));
+        assert_eq!(r.subject(), None);
+        let v = Verified {
+            token_id: "jti-1".into(),
+            subject: Some("alice".into()),
+        };
+        let r = Rejection::new(Reason::Expired, "x").with_verified(v.clone());
+        assert_eq!(r.token_id("abc"), "jti-1");
+        assert_eq!(r.subject(), Some("alice"));
+        // The innermost point that set it wins.
+        let other = Verified {
+            token_id: "other".into(),
+            subject: None,
+        };
+        assert_eq!(r.with_verified(other).verified, Some(v));
+    }
+
     #[test]
     fn excerpt_cuts_and_escapes() {
         assert_eq!(super::excerpt("a\nb\u{1b}"), "a\\nb\\u{1b}");

@@ -51,8 +51,14 @@ pub fn parse(token: &str) -> Result<Jwt, Rejection> {
 pub fn verify(jwt: &Jwt, provider: &Provider, ctx: &Context) -> Result<Identity, Rejection> {
     check_id_token_header(jwt.jws.header())?;
     verify_signature(&jwt.jws, &provider.jwks, &|alg| provider.allows(alg))?;
-    let window = claims::check(&jwt.claims, &provider.settings, ctx)?;
-    claims::identity(&jwt.claims, provider, window, jwt.jws.text())
+    // The claims are the IdP's word from here on: a refusal names the token
+    // by its replay key (and its subject), as `seen_tokens` would.
+    let on_verified = |r: Rejection| match claims::verified(&jwt.claims, provider, jwt.jws.text()) {
+        Some(v) => r.with_verified(v),
+        None => r,
+    };
+    let window = claims::check(&jwt.claims, &provider.settings, ctx).map_err(on_verified)?;
+    claims::identity(&jwt.claims, provider, window, jwt.jws.text()).map_err(on_verified)
 }
 
 /// `typ`: Okta, Entra ID, Google, Keycloak and Auth0 send `JWT` or nothing;

@@ -30,7 +30,7 @@ pub mod saml;
 pub mod scim;
 pub mod token;
 
-pub use error::{ConfigError, Reason, Rejection};
+pub use error::{ConfigError, Reason, Rejection, Verified};
 pub use fingerprint::fingerprint;
 pub use identity::Identity;
 pub use provider::{Protocol, Provider, ProviderSettings};

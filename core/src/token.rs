@@ -1,7 +1,7 @@
 //! The entry point: recognise what kind of token arrived, find its issuer,
 //! and verify it against the provider the caller looked up by that issuer.
 
-use crate::error::{excerpt, reject, Reason, Rejection};
+use crate::error::{excerpt, reject, Reason, Rejection, Verified};
 use crate::identity::Identity;
 use crate::jwt;
 use crate::provider::{Protocol, Provider};
@@ -139,21 +139,28 @@ pub fn verify(token: &Token, provider: &Provider, ctx: &Context) -> Result<Ident
         Token::Jwt(j) => jwt::verify(j, provider, ctx)?,
         Token::Saml(s) => saml::verify(s, provider, ctx)?,
     };
+    // The identity was read from verified content: a refusal names it.
+    let verified = || Verified {
+        token_id: identity.token_id.clone(),
+        subject: Some(identity.subject.clone()),
+    };
     // An address the IdP itself calls unverified admits nobody by domain.
     if provider.settings.email_domains.is_some() && identity.email_verified == Some(false) {
-        return reject(
+        return Err(Rejection::new(
             Reason::DomainNotAllowed,
             "email_verified is false: an unverified address cannot pass email_domains",
-        );
+        )
+        .with_verified(verified()));
     }
     if !provider.admits_email(identity.email.as_deref()) {
-        return reject(
+        return Err(Rejection::new(
             Reason::DomainNotAllowed,
             format!(
                 "email domain of '{}' is not in email_domains",
                 excerpt(identity.email.as_deref().unwrap_or(""))
             ),
-        );
+        )
+        .with_verified(verified()));
     }
     Ok(identity)
 }

@@ -791,3 +791,97 @@ fn every_oidc_reason_is_covered() {
         assert!(source.contains(&needle), "no case asserts {r:?}");
     }
 }
+
+// ------------------------------------------------ what a rejection records
+
+/// A refusal after the signature verified names the token by its replay key
+/// (`jti`, else the SHA-256 of the signing input) and its subject; a refusal
+/// at or before the signature check names nothing, so the trace falls back
+/// to the hash of the token — never to the `jti` a forged token claims.
+#[test]
+fn rejection_carries_verified_token_id_only_after_the_signature() {
+    use jit_provision_core::{fingerprint, Verified};
+    let p = all_keys_provider();
+    let verified = |token_id: &str, subject: Option<&str>| {
+        Some(Verified {
+            token_id: token_id.into(),
+            subject: subject.map(str::to_string),
+        })
+    };
+    // After the signature: audience, expiry, not yet valid, too old, request.
+    let t = KEYS.rsa.token(&claims_with(json!({"aud": "someone-else"})));
+    let r = rejection(&t, &p);
+    assert_eq!(r.reason, Reason::AudienceMismatch);
+    assert_eq!(r.verified, verified("jti-1", Some("user-1")));
+    assert_eq!(r.token_id(&t), "jti-1");
+    assert_eq!(r.subject(), Some("user-1"));
+    let t = KEYS.rsa.token(&claims_with(json!({"exp": NOW - 3600})));
+    let r = rejection(&t, &p);
+    assert_eq!(r.reason, Reason::Expired);
+    assert_eq!(r.verified, verified("jti-1", Some("user-1")));
+    let t = KEYS.rsa.token(&claims_with(json!({"nbf": NOW + 3600})));
+    assert_eq!(
+        rejection(&t, &p).verified,
+        verified("jti-1", Some("user-1"))
+    );
+    let old = provider_with(&[&KEYS.rsa], |s| s.max_age = Some(1), &[]);
+    let t = KEYS.rsa.token(&claims_with(json!({"iat": NOW - 600})));
+    let r = rejection(&t, &old);
+    assert_eq!(r.reason, Reason::TooOld);
+    assert_eq!(r.verified, verified("jti-1", Some("user-1")));
+    let with_request = Context {
+        request_id: Some("n-1".into()),
+        ..ctx()
+    };
+    let t = KEYS.rsa.token(&claims());
+    let r = rejection_at(&t, &p, &with_request);
+    assert_eq!(r.reason, Reason::RequestMismatch);
+    assert_eq!(r.verified, verified("jti-1", Some("user-1")));
+    // Without a jti: the replay key is the SHA-256 of header.payload.
+    let t = KEYS
+        .rsa
+        .token(&claims_with(json!({"jti": null, "aud": "x"})));
+    let signing_input = t.rsplit_once('.').map(|(a, _)| a).unwrap_or_default();
+    let r = rejection(&t, &p);
+    assert_eq!(
+        r.verified,
+        verified(&fingerprint(signing_input), Some("user-1"))
+    );
+    // Missing subject: the token id is known, the subject is not.
+    let t = KEYS.rsa.token(&claims_with(json!({"sub": null})));
+    let r = rejection(&t, &p);
+    assert_eq!(r.reason, Reason::MissingClaim);
+    assert_eq!(r.verified, verified("jti-1", None));
+    // Domain check (after the mapping): token id and mapped subject.
+    let domains = provider_with(
+        &[&KEYS.rsa],
+        |s| s.email_domains = Some(vec!["other.example".into()]),
+        &[("subject", "email")],
+    );
+    let t = KEYS.rsa.token(&claims());
+    let r = rejection(&t, &domains);
+    assert_eq!(r.reason, Reason::DomainNotAllowed);
+    assert_eq!(r.verified, verified("jti-1", Some("alice@example.com")));
+    // A jti that is not a usable replay key: no verified token id.
+    let t = KEYS.rsa.token(&claims_with(json!({"jti": 7, "aud": "x"})));
+    assert_eq!(rejection(&t, &p).verified, None);
+
+    // Before or at the signature: nothing verified, the hash of the token.
+    let t = KEYS.rsa.token(&claims());
+    let (signing_input, _) = t.rsplit_once('.').unwrap_or_default();
+    let forged = format!("{signing_input}.{}", b64(&[0u8; 256]));
+    let r = rejection(&forged, &p);
+    assert_eq!(r.reason, Reason::BadSignature);
+    assert_eq!(r.verified, None);
+    assert_eq!(r.token_id(&forged), fingerprint(&forged));
+    // Signed by a key the provider does not hold.
+    let t = KEYS.rsa2.token(&claims_with(json!({"aud": "x"})));
+    assert_eq!(rejection(&t, &p).verified, None);
+    let t = with_header(json!({"alg": "RS256", "kid": "rsa-1", "typ": "at+jwt"}));
+    assert_eq!(rejection(&t, &p).verified, None);
+    let disabled = provider_with(&[&KEYS.rsa], |s| s.enabled = false, &[]);
+    assert_eq!(
+        rejection(&KEYS.rsa.token(&claims()), &disabled).verified,
+        None
+    );
+}

@@ -1445,3 +1445,85 @@ fn unknown_conditions_are_unsupported() {
         );
     }
 }
+
+// ------------------------------------------------ what a rejection records
+
+/// A refusal after the signatures verified names the Assertion by its ID
+/// (the replay key) and its subject; before, nothing is named, so the trace
+/// falls back to the hash of the token.
+#[test]
+fn rejection_carries_verified_assertion_id_only_after_the_signature() {
+    use jit_provision_core::Verified;
+    let key = TestKey::new();
+    let p = provider_with(&key, |_| {}, &[]);
+    let rejection = |token: &str, p: &Provider, c: &Context| {
+        let t = parse(token).unwrap();
+        verify(&t, p, c).unwrap_err()
+    };
+    let verified = |subject: Option<&str>| {
+        Some(Verified {
+            token_id: "_a1".into(),
+            subject: subject.map(str::to_string),
+        })
+    };
+    let mut d = Doc::default();
+    d.audiences = vec![vec!["https://other".into()]];
+    let t = d.signed_both(&key);
+    let r = rejection(&t, &p, &ctx(None));
+    assert_eq!(r.reason, Reason::AudienceMismatch);
+    assert_eq!(r.verified, verified(Some("alice@example.com")));
+    assert_eq!(r.token_id(&t), "_a1");
+    let mut d = Doc::default();
+    d.not_on_or_after = Some("2023-11-14T22:12:20Z".into());
+    let r = rejection(&d.signed_assertion(&key), &p, &ctx(None));
+    assert_eq!(r.reason, Reason::Expired);
+    assert_eq!(r.verified, verified(Some("alice@example.com")));
+    let mut d = Doc::default();
+    d.recipient = Some("https://elsewhere/acs".into());
+    let r = rejection(&d.signed_both(&key), &p, &ctx(None));
+    assert_eq!(r.reason, Reason::RecipientMismatch);
+    assert_eq!(r.verified, verified(Some("alice@example.com")));
+    let r = rejection(&Doc::default().signed_both(&key), &p, &ctx(Some("_other")));
+    assert_eq!(r.reason, Reason::RequestMismatch);
+    assert_eq!(r.verified, verified(Some("alice@example.com")));
+    // The subject as the claim map reads it; none when it is missing.
+    let by_attr = provider_with(&key, |_| {}, &[("subject", "displayName")]);
+    let mut d = Doc::default();
+    d.audiences = vec![vec!["https://other".into()]];
+    let r = rejection(&d.signed_both(&key), &by_attr, &ctx(None));
+    assert_eq!(r.verified, verified(Some("Alice Liddell")));
+    let mut d = Doc::default();
+    d.name_id = String::new();
+    let r = rejection(&d.signed_both(&key), &p, &ctx(None));
+    assert_eq!(r.reason, Reason::MissingClaim);
+    assert_eq!(r.verified, verified(None));
+    // Domain check after the mapping.
+    let domains = provider_with(
+        &key,
+        |s| s.email_domains = Some(vec!["other.example".into()]),
+        &[],
+    );
+    let r = rejection(&Doc::default().signed_both(&key), &domains, &ctx(None));
+    assert_eq!(r.reason, Reason::DomainNotAllowed);
+    assert_eq!(r.verified, verified(Some("alice@example.com")));
+
+    // At or before the signature check: nothing verified.
+    let r = rejection(&Doc::default().unsigned(), &p, &ctx(None));
+    assert_eq!(r.reason, Reason::BadSignature);
+    assert_eq!(r.verified, None);
+    let other = TestKey::new();
+    let forged = Doc::default().signed_both(&other);
+    let r = rejection(&forged, &p, &ctx(None));
+    assert_eq!(r.reason, Reason::BadSignature);
+    assert_eq!(r.verified, None);
+    assert_eq!(
+        r.token_id(&forged),
+        jit_provision_core::fingerprint(&forged)
+    );
+    let mut d = Doc::default();
+    d.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into();
+    assert_eq!(
+        rejection(&d.signed_both(&key), &p, &ctx(None)).verified,
+        None
+    );
+}

@@ -34,13 +34,21 @@ def test_every_success_is_audited(idp, app, admin):
 
 def test_rejection_leaves_a_log_line_after_rollback(idp, app, admin):
     offset = os.path.getsize(SERVER_LOG)
-    bad = idp.mint(idp.claims(aud="someone-else"))
+    bad = idp.mint(idp.claims(aud="someone-else", jti="jti-aud-1"))
     assert rejection(app, bad) == ("28000", "audience_mismatch")
-    fp = hashlib.sha256(bad.encode()).hexdigest()
-    lines = log_lines_after(offset, f"token_id={fp}")
+    # The signature verified: the token is named by its jti, as in seen_tokens.
+    lines = log_lines_after(offset, "token_id=jti-aud-1 ")
     assert len(lines) == 1
     assert "jit_provision: login rejected provider=acme reason=audience_mismatch" in lines[0]
     assert admin.execute("select count(*) from jit.login_events").fetchone()[0] == 0
+    # A token whose signature does not verify is named by its hash.
+    offset = os.path.getsize(SERVER_LOG)
+    good = idp.mint(idp.claims(jti="jti-forged-1"))
+    forged = good[:-8] + ("AAAAAAAA" if not good.endswith("AAAAAAAA") else "BBBBBBBB")
+    assert rejection(app, forged) == ("28000", "bad_signature")
+    fp = hashlib.sha256(forged.encode()).hexdigest()
+    lines = log_lines_after(offset, f"token_id={fp}")
+    assert len(lines) == 1 and "reason=bad_signature" in lines[0]
 
 
 def test_replay_rejection_logs_the_token_id(idp, app):

@@ -1,7 +1,7 @@
 //! ID token claim checks (OpenID Connect Core 1.0 §3.1.3.7) and the mapping
 //! of verified claims to an [`Identity`]. Runs only after the signature held.
 
-use crate::error::{excerpt, reject, Reason, Rejection};
+use crate::error::{excerpt, reject, Reason, Rejection, Verified};
 use crate::identity::Identity;
 use crate::mapping::{as_list, as_text, lookup, Field};
 use crate::provider::{Provider, ProviderSettings};
@@ -184,6 +184,23 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, 
             format!("{name} is not a date between 1970 and 9999"),
         ),
     }
+}
+
+/// What a refusal of a token with these (signature-verified) claims records:
+/// its replay key and the subject the claim map reads. `None` when the
+/// claims hold no usable replay key (a `jti` that is empty or not a string):
+/// the token is then named by its hash like an unverified one.
+pub(super) fn verified(
+    claims: &Map<String, Value>,
+    provider: &Provider,
+    token_text: &str,
+) -> Option<Verified> {
+    let token_id = token_id(claims, token_text).ok()?;
+    let subject_source = provider.claim_map.source(&Field::Subject).unwrap_or("sub");
+    let subject = lookup(claims, subject_source)
+        .and_then(as_text)
+        .filter(|s| !s.is_empty());
+    Some(Verified { token_id, subject })
 }
 
 /// Maps verified claims to the user fields, per `jit.claim_map`.

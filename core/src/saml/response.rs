@@ -30,7 +30,7 @@ use super::dsig::{self, DSIG_NS};
 use super::time::parse_datetime;
 use super::xml::Element;
 use super::{trim_xml_ws, Root, SamlToken, ASSERTION_NS, PROTOCOL_NS};
-use crate::error::{excerpt, reject, Reason, Rejection};
+use crate::error::{excerpt, reject, Reason, Rejection, Verified};
 use crate::identity::Identity;
 use crate::provider::{Provider, SamlSigned};
 use crate::token::Context;
@@ -155,8 +155,6 @@ pub fn verify(
     ctx: &Context,
 ) -> Result<Identity, Rejection> {
     let root = &token.doc.root;
-    let now = ctx.now;
-    let skew = provider.settings.clock_skew;
     let is_response = token.root == Root::Response;
 
     // Status first: IdP error responses carry no Assertion and are often unsigned.
@@ -283,10 +281,48 @@ pub fn verify(
         };
         dsig::verify(&path, s, provider, keys, &limits)?;
     }
-    // From here on every value is read from `root` (when its signature
-    // verified, or for Response-only fields under an Assertion signature) or
-    // from `assertion`, which is the very node the Assertion signature (or
-    // the Response signature, as its child) covered.
+    // The signed content is the IdP's word from here on: a refusal names
+    // the Assertion by its ID (the replay key) and its subject.
+    check_signed(token, provider, ctx, assertion, response_sig.is_some())
+        .map_err(|r| r.with_verified(verified_facts(assertion, provider)))
+}
+
+/// The Assertion ID and, when the signed Assertion yields one, the subject
+/// the claim map reads: recorded with a refusal of a signed token.
+fn verified_facts(assertion: &Element, provider: &Provider) -> Verified {
+    let name_id = match assertion.unique_child(ASSERTION_NS, "Subject") {
+        Ok(Some(subject)) => match subject.unique_child(ASSERTION_NS, "NameID") {
+            Ok(Some(n)) if !n.has_element_children() => Some(n.text()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let attrs = attributes::collect(assertion);
+    let subject = attributes::map(provider, &attrs, name_id.as_deref())
+        .subject
+        .filter(|s| !s.trim().is_empty());
+    Verified {
+        // check_version_and_id made sure the ID is there and not empty.
+        token_id: assertion.attr("ID").unwrap_or_default().to_string(),
+        subject,
+    }
+}
+
+/// Every profile check after the signatures verified. Every value is read
+/// from `root` (when its signature verified, or for Response-only fields
+/// under an Assertion signature) or from `assertion`, which is the very node
+/// the Assertion signature (or the Response signature, as its child) covered.
+fn check_signed(
+    token: &SamlToken,
+    provider: &Provider,
+    ctx: &Context,
+    assertion: &Element,
+    response_signed: bool,
+) -> Result<Identity, Rejection> {
+    let root = &token.doc.root;
+    let now = ctx.now;
+    let skew = provider.settings.clock_skew;
+    let is_response = token.root == Root::Response;
 
     // Issuers.
     if is_response {
@@ -302,7 +338,7 @@ pub fn verify(
     };
     // The Response's own fields are the IdP's word only when its signature
     // verified (it did, or we would not be here, when it is present).
-    let response_signed = is_response && response_sig.is_some();
+    let response_signed = is_response && response_signed;
     if is_response {
         match root.attr("Destination") {
             Some(dest) if !provider.settings.acs_urls.iter().any(|u| u == dest) => {
