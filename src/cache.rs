@@ -22,6 +22,11 @@ thread_local! {
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
 }
 
+// SAFETY: (the contract) only PostgreSQL calls this, as a
+// RelcacheCallbackFunction registered by `ensure_callback`, on the backend's
+// own thread; it takes its arguments by value, dereferences no pointer and
+// calls no PostgreSQL function, and #[pg_guard] keeps a Rust panic from
+// unwinding into C.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // Runs inside invalidation processing: only plain memory work here.
@@ -38,6 +43,12 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 fn ensure_callback() {
     if !CALLBACK_REGISTERED.with(|c| c.replace(true)) {
         // Registered once per backend; Postgres keeps it for the backend's life.
+        // SAFETY: we are on the backend's thread (pgrx runs SQL-callable
+        // functions nowhere else). The callback has the C signature Postgres
+        // expects and lives as long as the backend (a loaded library is never
+        // unloaded); its Datum argument is unused. CALLBACK_REGISTERED makes
+        // this happen once, so the backend's fixed table of relcache
+        // callbacks (MAX_RELCACHE_CALLBACKS) cannot overflow into a FATAL.
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(
                 Some(on_relcache_invalidation),
@@ -89,5 +100,9 @@ pub fn provider_for_issuer(issuer: &str) -> Option<Rc<Provider>> {
 /// Trigger body: tells every backend that provider configuration changed.
 #[pg_extern(schema = "jit", name = "_config_changed")]
 fn config_changed(relid: pg_sys::Oid) {
+    // SAFETY: called as a SQL function, so on the backend's thread inside a
+    // transaction (which queuing an invalidation requires); the Oid is
+    // passed by value, and an Oid that names no relation makes Postgres
+    // raise an ordinary ERROR, which pgrx turns into a Rust panic.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
 }

@@ -17,6 +17,10 @@ struct RestoreUser {
 
 impl Drop for RestoreUser {
     fn drop(&mut self) {
+        // SAFETY: on the backend's thread, with the two plain values
+        // GetUserIdAndSecContext gave `call`; SetUserIdAndSecContext only
+        // assigns two backend globals and cannot raise, so it is safe here
+        // even while a panic (a PostgreSQL ERROR from the hook) unwinds.
         unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
     }
 }
@@ -26,10 +30,15 @@ impl Drop for RestoreUser {
 pub fn call(hook: &str, owner: pg_sys::Oid, user_id: pgrx::Uuid, identity: serde_json::Value) {
     let mut user = pg_sys::InvalidOid;
     let mut context = 0i32;
+    // SAFETY: both pointers are to live, aligned locals of the C types the
+    // function writes (Oid, int), and it keeps neither pointer.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
     let _restore = RestoreUser { user, context };
     let restricted =
         (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+    // SAFETY: plain values, assigned to two backend globals on the
+    // backend's thread; `_restore` puts the caller's back on every exit
+    // from this function, unwinding included.
     unsafe { pg_sys::SetUserIdAndSecContext(owner, context | restricted) };
     let query = format!("select {hook}($1, $2)");
     if let Err(e) = Spi::run_with_args(&query, &[user_id.into(), pgrx::JsonB(identity).into()]) {

@@ -24,6 +24,10 @@ thread_local! {
 }
 
 fn current_lxid() -> pg_sys::LocalTransactionId {
+    // SAFETY: MyProc is this backend's own PGPROC, set once at backend start
+    // and valid until it exits; we read it on the backend's thread (no other
+    // thread writes it), copy the pointer rather than borrow the static, and
+    // dereference it only when it is not null.
     unsafe {
         if pg_sys::MyProc.is_null() {
             0
@@ -34,6 +38,8 @@ fn current_lxid() -> pg_sys::LocalTransactionId {
 }
 
 pub fn establish(user_id: pgrx::Uuid, groups: Vec<String>) {
+    // SAFETY: no arguments; it reads this backend's transaction state, and
+    // `establish` runs on the backend's thread inside the login's transaction.
     let subxid = unsafe { pg_sys::GetCurrentSubTransactionId() };
     CURRENT.with(|c| {
         *c.borrow_mut() = Some(Established {
@@ -58,12 +64,19 @@ fn with_current<T>(f: impl FnOnce(&Established) -> T) -> Option<T> {
     CURRENT.with(|c| c.borrow().as_ref().filter(|e| e.lxid == lxid).map(f))
 }
 
+// SAFETY: (the contract, for both callbacks) only PostgreSQL calls these,
+// as the XactCallback and SubXactCallback registered by
+// `register_callbacks`, on the backend's thread; they ignore the pointer
+// argument, touch only this thread's Rust state (with try_borrow_mut, so a
+// callback that arrives while CURRENT is borrowed does nothing rather than
+// panic), and #[pg_guard] keeps a panic from unwinding into C.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact(_event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     // Commit, abort, prepare: whatever ends the transaction ends the identity.
     clear();
 }
 
+// SAFETY: as for `on_xact` above.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_subxact(
     event: pg_sys::SubXactEvent::Type,
@@ -90,6 +103,10 @@ unsafe extern "C-unwind" fn on_subxact(
 }
 
 pub fn register_callbacks() {
+    // SAFETY: called from _PG_init only, so once per backend on its thread.
+    // The callbacks have the C signatures Postgres expects and live as long
+    // as the backend (a loaded library is never unloaded); the null argument
+    // is passed back to them unused.
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());

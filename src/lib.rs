@@ -4,6 +4,10 @@
 //! hands the core its settings and a clock, and persists the verdict through
 //! the SQL in `sql/`. Nothing here judges a token.
 
+// Every `unsafe` block says why it is sound; clippy (run with -D warnings
+// by scripts/test) holds new ones to it.
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use pgrx::prelude::*;
 
 mod budget;

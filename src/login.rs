@@ -21,6 +21,12 @@ thread_local! {
 /// The oid of `jit.login_result`, by two syscache lookups: naming the type
 /// as text would run it through the SQL parser on every login.
 fn login_result_type() -> pg_sys::Oid {
+    // SAFETY: on the backend's thread inside a transaction (syscache access
+    // needs one). Both names are NUL-terminated 'static C strings, which is
+    // what a `name` syscache key is (Postgres passes char * the same way);
+    // neither lookup keeps the pointer. TYPENAMENSP takes two keys, the
+    // unused ones are 0. A missing schema raises an ordinary ERROR
+    // (missing_ok = false), which pgrx turns into a Rust panic.
     unsafe {
         let nsp = pg_sys::get_namespace_oid(c"jit".as_ptr(), false);
         pg_sys::GetSysCacheOid(
@@ -81,6 +87,8 @@ fn jit_login(
     token: Option<&str>,
     request_id: default!(Option<&str>, "NULL"),
 ) -> pgrx::composite_type!('static, "jit.login_result") {
+    // SAFETY: no arguments; it reads shared memory that is set up before any
+    // backend runs SQL.
     if unsafe { pg_sys::RecoveryInProgress() } {
         ereport!(
             PgLogLevel::ERROR,

@@ -13,6 +13,9 @@ use crate::http;
 /// document, SAML through its metadata. One row: the new `jwks` or
 /// `certificates`, or `error` saying why nothing usable was found. Never
 /// raises for what the network or the IdP did (only for a cancel).
+// The column names live in the signature (`name!`): pgrx reads them there,
+// so the row type cannot move to a type alias.
+#[allow(clippy::type_complexity)]
 #[pg_extern(schema = "jit", name = "_fetch_keys")]
 fn fetch_keys(
     protocol: &str,

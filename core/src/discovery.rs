@@ -9,8 +9,12 @@ use crate::error::excerpt;
 /// speaks for `issuer`: its `issuer` must equal ours byte for byte
 /// (Discovery 4.3), or keys published for another tenant would be trusted.
 pub fn jwks_uri(document: &[u8], issuer: &str) -> Result<String, String> {
-    let doc: Value = serde_json::from_slice(document)
-        .map_err(|e| format!("discovery document is not JSON: {}", excerpt(&e.to_string())))?;
+    let doc: Value = serde_json::from_slice(document).map_err(|e| {
+        format!(
+            "discovery document is not JSON: {}",
+            excerpt(&e.to_string())
+        )
+    })?;
     let Some(obj) = doc.as_object() else {
         return Err("discovery document is not a JSON object".into());
     };

@@ -11,10 +11,10 @@ mod jws;
 
 pub use jws::{parse_jws, verify_signature, Jws};
 
+use crate::context::Context;
 use crate::error::{excerpt, reject, Reason, Rejection};
 use crate::identity::Identity;
 use crate::provider::Provider;
-use crate::token::Context;
 use serde_json::{Map, Value};
 
 /// A compact JWS parsed once, with its claims decoded.

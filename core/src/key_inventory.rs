@@ -9,8 +9,8 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::error::ConfigError;
-use crate::jwks::KeySet;
-use crate::saml::x509;
+use crate::keys::jwks::KeySet;
+use crate::keys::x509;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {

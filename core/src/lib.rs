@@ -16,22 +16,26 @@
     )
 )]
 
+pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod fetch_policy;
 pub mod fingerprint;
 pub mod identity;
-pub mod jwks;
 pub mod jwt;
 pub mod key_inventory;
+pub mod keys;
 pub mod mapping;
 pub mod provider;
 pub mod saml;
 pub mod scim;
 pub mod token;
 
+pub use context::{Budget, Context};
 pub use error::{ConfigError, Reason, Rejection, Verified};
 pub use fingerprint::fingerprint;
 pub use identity::Identity;
+// Key parsing moved under `keys`; the old path stays.
+pub use keys::jwks;
 pub use provider::{Protocol, Provider, ProviderSettings};
-pub use token::{parse, verify, Budget, Context, Token, MAX_TOKEN_BYTES};
+pub use token::{parse, verify, Token, MAX_TOKEN_BYTES};

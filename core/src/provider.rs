@@ -1,7 +1,7 @@
 //! A provider row, validated and with its keys parsed once.
 
 use crate::error::ConfigError;
-use crate::jwks::KeySet;
+use crate::keys::jwks::KeySet;
 use crate::mapping::ClaimMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ pub struct Provider {
     /// SAML trusted certificates as PEM text, as configured.
     pub certificates: Vec<String>,
     /// SAML signing keys parsed from `certificates` (empty for OIDC providers).
-    pub saml_keys: Vec<crate::saml::TrustedKey>,
+    pub saml_keys: Vec<crate::keys::x509::TrustedKey>,
     algorithms: Vec<String>,
 }
 
@@ -188,7 +188,8 @@ impl Provider {
                     None if !keys_required => r#"{"keys":[]}"#,
                     None => {
                         return Err(ConfigError(
-                            "an oidc provider needs jwks ({\"keys\":[...]}) or a discovery_url".into(),
+                            "an oidc provider needs jwks ({\"keys\":[...]}) or a discovery_url"
+                                .into(),
                         ))
                     }
                 };
@@ -215,7 +216,7 @@ impl Provider {
                     ));
                 }
                 for (i, pem) in certificates.iter().enumerate() {
-                    let keys = crate::saml::parse_pem_keys(pem)
+                    let keys = crate::keys::x509::parse_pem_keys(pem)
                         .map_err(|e| ConfigError(format!("certificates[{}]: {}", i + 1, e.0)))?;
                     saml_keys.extend(keys);
                 }

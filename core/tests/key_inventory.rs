@@ -5,7 +5,7 @@
 
 mod oidc_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jit_provision_core::key_inventory;
@@ -25,7 +25,7 @@ fn openssl(args: &[&str]) -> String {
 }
 
 /// A self-signed certificate valid for `days`, made by the openssl CLI.
-fn make_cert(dir: &PathBuf, name: &str, key_alg: &[&str], days: u32) -> (String, String, i64) {
+fn make_cert(dir: &Path, name: &str, key_alg: &[&str], days: u32) -> (String, String, i64) {
     let key = dir.join(format!("{name}.key"));
     let crt = dir.join(format!("{name}.pem"));
     let mut args = vec!["req", "-x509", "-nodes", "-subj", "/CN=test-idp", "-days"];

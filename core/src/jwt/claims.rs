@@ -1,11 +1,11 @@
 //! ID token claim checks (OpenID Connect Core 1.0 §3.1.3.7) and the mapping
 //! of verified claims to an [`Identity`]. Runs only after the signature held.
 
+use crate::context::Context;
 use crate::error::{excerpt, reject, Reason, Rejection, Verified};
 use crate::identity::Identity;
 use crate::mapping::{as_list, as_text, lookup, Field};
 use crate::provider::{Provider, ProviderSettings};
-use crate::token::Context;
 use serde_json::{Map, Value};
 
 /// 9999-12-31T23:59:59Z: anything later (or negative) is not a date an IdP

@@ -4,7 +4,7 @@
 
 use super::json;
 use crate::error::{excerpt, reject, Reason, Rejection};
-use crate::jwks::{Algorithm, KeySet};
+use crate::keys::jwks::{Algorithm, KeySet};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::names::ASSERTION_NS;
 use super::xml::Element;
-use super::ASSERTION_NS;
 use crate::mapping::Field;
 use crate::provider::Provider;
 

@@ -16,7 +16,7 @@
 //! below a parent that does not, so a long URI and many tiny elements
 //! multiply. Output is therefore written into a sink that enforces a byte
 //! limit *while writing* ([`Limits`]), and the Reference digest is hashed as
-//! the output is produced ([`digest`]), so no buffer grows with it. Per
+//! the output is produced ([`digest()`]), so no buffer grows with it. Per
 //! element, namespace work is proportional to what the element itself
 //! declares and uses (scoped maps with undo logs, URIs compared by the
 //! reader's interning), never to everything in scope; only the apex looks at
@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use ring::digest;
 
 use super::xml::{Element, Node, XML_NS};
-use crate::token::Budget;
+use crate::context::Budget;
 
 pub const EXCLUSIVE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 pub const EXCLUSIVE_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments";

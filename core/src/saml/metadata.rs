@@ -43,10 +43,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::error::excerpt;
+use crate::keys::x509::parse_pem_keys;
+use crate::saml::names::{trim_xml_ws, PROTOCOL_NS};
 use crate::saml::time::parse_datetime;
-use crate::saml::x509::parse_pem_keys;
 use crate::saml::xml::{self, Element};
-use crate::saml::{trim_xml_ws, PROTOCOL_NS};
 
 pub const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";

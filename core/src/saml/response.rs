@@ -27,13 +27,14 @@
 use super::attributes;
 use super::c14n;
 use super::dsig::{self, DSIG_NS};
+use super::names::{trim_xml_ws, ASSERTION_NS, PROTOCOL_NS};
 use super::time::parse_datetime;
+use super::token::{Root, SamlToken};
 use super::xml::Element;
-use super::{trim_xml_ws, Root, SamlToken, ASSERTION_NS, PROTOCOL_NS};
+use crate::context::Context;
 use crate::error::{excerpt, reject, Reason, Rejection, Verified};
 use crate::identity::Identity;
 use crate::provider::{Provider, SamlSigned};
-use crate::token::Context;
 
 pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 pub const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -268,10 +269,11 @@ pub fn verify(
         }
     }
     let keys = &provider.saml_keys;
+    let allowed = &|alg: &str| provider.allows(alg);
     // Canonicalization may produce at most a multiple of the document's size.
     let limits = c14n::Limits::new(token.source_len(), &ctx.budget);
     if let Some(s) = response_sig {
-        dsig::verify(&[root], s, provider, keys, &limits)?;
+        dsig::verify(&[root], s, allowed, keys, &limits)?;
     }
     if let Some(s) = assertion_sig {
         let path: Vec<&Element> = if is_response {
@@ -279,7 +281,7 @@ pub fn verify(
         } else {
             vec![assertion]
         };
-        dsig::verify(&path, s, provider, keys, &limits)?;
+        dsig::verify(&path, s, allowed, keys, &limits)?;
     }
     // The signed content is the IdP's word from here on: a refusal names
     // the Assertion by its ID (the replay key) and its subject.

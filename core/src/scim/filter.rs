@@ -30,7 +30,7 @@
 //! input, which is at most [`MAX_FILTER_BYTES`].
 
 use super::error::{excerpt, ScimError};
-use super::{canonical_uuid, Resource, CORE_GROUP_SCHEMA, CORE_USER_SCHEMA};
+use super::schema::{canonical_uuid, Resource, CORE_GROUP_SCHEMA, CORE_USER_SCHEMA};
 
 /// Longest filter accepted (after percent-decoding).
 pub const MAX_FILTER_BYTES: usize = 4096;

@@ -27,11 +27,11 @@ use serde_json::Value;
 
 use super::error::{excerpt, ScimError};
 use super::filter::{Lexer, Literal};
+use super::schema::{canonical_uuid, CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA};
 use super::value::{
     boolean, email_element, email_list, get_ci, manager, member_list, opt_string, require_schema,
     required_string, stored_email, uuid_value,
 };
-use super::{canonical_uuid, CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA};
 
 /// URN of the PatchOp message.
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

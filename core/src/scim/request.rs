@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::error::{excerpt, ScimError};
 use super::filter::{parse_filter, Filter};
-use super::{
+use super::schema::{
     canonical_uuid, Resource, CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA,
 };
 

@@ -8,11 +8,11 @@
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::schema::{CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA};
 use super::value::{
     boolean, email_list, get_ci, manager, member_list, opt_string, require_schema, required_string,
     stored_email,
 };
-use super::{CORE_GROUP_SCHEMA, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA};
 
 /// A User as stored: `jit.users` columns `user_name`, `external_id`,
 /// `name`, `given_name`, `family_name`, `email`, blocked = !active, plus the

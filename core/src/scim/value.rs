@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::canonical_uuid;
 use super::error::{excerpt, ScimError};
+use super::schema::canonical_uuid;
 
 /// The value under `name` (case-insensitive); two keys matching is an error.
 pub(crate) fn get_ci<'a>(

@@ -73,7 +73,9 @@ pub fn key_facts(text: &str) -> Result<Vec<KeyFacts>, ConfigError> {
                 _ => None,
             };
             Ok(KeyFacts {
-                sha256: crate::fingerprint::hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()),
+                sha256: crate::fingerprint::hex(
+                    ring::digest::digest(&ring::digest::SHA256, der).as_ref(),
+                ),
                 not_after,
             })
         })
@@ -251,7 +253,8 @@ pub fn certificate_not_after(der: &[u8]) -> Result<i64, ConfigError> {
     let mut validity = Der::new(tbs.read(SEQUENCE)?);
     validity.read_any()?; // notBefore
     let (tag, time) = validity.read_any()?;
-    let text = std::str::from_utf8(time).map_err(|_| ConfigError("certificate notAfter is not text".into()))?;
+    let text = std::str::from_utf8(time)
+        .map_err(|_| ConfigError("certificate notAfter is not text".into()))?;
     let full = match (tag, text.len()) {
         // UTCTime YYMMDDHHMMSSZ: years 50-99 are 19xx (RFC 5280).
         (UTC_TIME, 13) => {
@@ -275,8 +278,12 @@ pub fn certificate_not_after(der: &[u8]) -> Result<i64, ConfigError> {
     if full.get(14..) != Some("Z") {
         return err("certificate notAfter is not in UTC");
     }
-    super::time::parse_datetime(&iso)
-        .ok_or_else(|| ConfigError(format!("certificate notAfter '{}' is not a valid time", crate::error::excerpt(text))))
+    crate::saml::time::parse_datetime(&iso).ok_or_else(|| {
+        ConfigError(format!(
+            "certificate notAfter '{}' is not a valid time",
+            crate::error::excerpt(text)
+        ))
+    })
 }
 
 /// A DER SubjectPublicKeyInfo (`PUBLIC KEY` PEM).

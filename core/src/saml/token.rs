@@ -1,0 +1,146 @@
+//! A SAML token parsed once: recognising a Response or a standalone
+//! Assertion (raw XML, base64 or base64url) and the Issuer it claims.
+//! [`crate::saml::response`] verifies it.
+
+use super::names::{trim_xml_ws, ASSERTION_NS, PROTOCOL_NS};
+use super::xml;
+use crate::error::{excerpt, reject, Reason, Rejection};
+
+/// What the document's root element is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    Response,
+    Assertion,
+}
+
+/// A parsed SAML token: the tree, the kind of root, and the Issuer it claims.
+#[derive(Debug)]
+pub struct SamlToken {
+    pub(super) doc: xml::Document,
+    pub(super) root: Root,
+    issuer: Option<String>,
+    /// Bytes of the XML text (after base64 decoding): the size the
+    /// canonicalization budget is a multiple of.
+    source_len: usize,
+}
+
+impl SamlToken {
+    /// The claimed issuer: the Response's Issuer, else the (first) Assertion's.
+    /// Only for finding the provider: [`verify`](super::verify) checks it again on the signed
+    /// element.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    pub fn root_kind(&self) -> Root {
+        self.root
+    }
+
+    pub fn document(&self) -> &xml::Document {
+        &self.doc
+    }
+
+    /// Bytes of the XML text the document was parsed from.
+    pub fn source_len(&self) -> usize {
+        self.source_len
+    }
+}
+
+/// Parses an XML text holding a `samlp:Response` or a `saml:Assertion`.
+pub fn parse(xml_text: &str) -> Result<SamlToken, Rejection> {
+    from_document(xml::parse(xml_text)?, xml_text.len())
+}
+
+/// Same as [`parse`] for bytes (base64-decoded input).
+pub fn parse_bytes(bytes: &[u8]) -> Result<SamlToken, Rejection> {
+    from_document(xml::parse_bytes(bytes)?, bytes.len())
+}
+
+fn from_document(doc: xml::Document, source_len: usize) -> Result<SamlToken, Rejection> {
+    let root = &doc.root;
+    let kind = if root.is(PROTOCOL_NS, "Response") {
+        Root::Response
+    } else if root.is(ASSERTION_NS, "Assertion") {
+        Root::Assertion
+    } else {
+        return reject(
+            Reason::Malformed,
+            format!(
+                "root element {{{}}}{} is neither samlp:Response nor saml:Assertion",
+                excerpt(root.ns.as_deref().unwrap_or("")),
+                excerpt(&root.local)
+            ),
+        );
+    };
+    let issuer_of = |e: &xml::Element| {
+        e.children_named(ASSERTION_NS, "Issuer")
+            .next()
+            .map(|i| trim_xml_ws(&i.text()).to_string())
+    };
+    let issuer = match kind {
+        Root::Assertion => issuer_of(root),
+        Root::Response => issuer_of(root).or_else(|| {
+            root.children_named(ASSERTION_NS, "Assertion")
+                .next()
+                .and_then(issuer_of)
+        }),
+    };
+    Ok(SamlToken {
+        doc,
+        root: kind,
+        issuer,
+        source_len,
+    })
+}
+
+/// Whether decoded bytes look like an XML document (after a BOM and
+/// whitespace, the first character is '<').
+pub fn looks_like_xml(bytes: &[u8]) -> bool {
+    let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    b.iter()
+        .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&c| c == b'<')
+}
+
+/// Decodes a token that may be base64 (standard alphabet, as the HTTP-POST
+/// binding sends it, line breaks allowed) or base64url (RFC 7522), padded or
+/// not. `None` when it is neither.
+pub fn decode_base64_token(t: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+
+    // The decoders check the alphabet themselves (a byte of the other
+    // alphabet, or whitespace, fails them), so the common case of one
+    // unbroken base64 line costs one decode and no scan or copy.
+    let decode = |b: &[u8]| {
+        if b.is_empty() {
+            return None;
+        }
+        BASE64_STANDARD
+            .decode(b)
+            .or_else(|_| BASE64_URL.decode(b))
+            .ok()
+    };
+    let bytes = t.as_bytes();
+    if let Some(v) = decode(bytes) {
+        return Some(v);
+    }
+    // Line breaks and spaces are common in form-posted values; dropping them
+    // byte-wise keeps this linear on a 1 MiB token.
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    if !bytes.iter().any(is_ws) {
+        return None;
+    }
+    let compact: Vec<u8> = bytes.iter().filter(|b| !is_ws(b)).copied().collect();
+    decode(&compact)
+}
+
+/// Padding optional (base64url bearer assertions drop it), trailing bits
+/// must be zero (one encoding per document). Built at compile time.
+const BASE64_CONFIG: base64::engine::GeneralPurposeConfig =
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false);
+const BASE64_STANDARD: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, BASE64_CONFIG);
+const BASE64_URL: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, BASE64_CONFIG);
