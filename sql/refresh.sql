@@ -49,12 +49,22 @@ begin
                 if cardinality(v_new.keys) = 0 then
                     error := 'the published document holds no usable key';
                 elsif v_new.identities is distinct from v_old.identities then
+                    -- Only onto the row as it was when the fetch started: an
+                    -- admin who retargeted it meanwhile (issuer, URL) must
+                    -- not get the old source's keys.
                     update jit.providers p
                     set jwks = case when p.protocol = 'oidc' then v_fetched.jwks else p.jwks end,
                         certificates = case when p.protocol = 'saml' then v_fetched.certificates
                                             else p.certificates end
-                    where p.name = v_p.name;
-                    changed := true;
+                    where p.name = v_p.name
+                      and p.protocol = v_p.protocol
+                      and p.issuer = v_p.issuer
+                      and p.discovery_url is not distinct from v_p.discovery_url
+                      and p.metadata_url is not distinct from v_p.metadata_url;
+                    changed := found;
+                    if not found then
+                        error := 'the provider row changed during the refresh; keys not replaced';
+                    end if;
                 end if;
             end if;
         exception

@@ -41,7 +41,40 @@ pub fn call(hook: &str, owner: pg_sys::Oid, user_id: pgrx::Uuid, identity: serde
     // from this function, unwinding included.
     unsafe { pg_sys::SetUserIdAndSecContext(owner, context | restricted) };
     let query = format!("select {hook}($1, $2)");
-    if let Err(e) = Spi::run_with_args(&query, &[user_id.into(), pgrx::JsonB(identity).into()]) {
-        error!("jit_provision: on_login hook {hook} failed: {e}");
-    }
+    PgTryBuilder::new(|| {
+        if let Err(e) = Spi::run_with_args(&query, &[user_id.into(), pgrx::JsonB(identity).into()])
+        {
+            error!("jit_provision: on_login hook {hook} failed: {e}");
+        }
+    })
+    .catch_others(|e| match e {
+        pg_sys::panic::CaughtError::PostgresError(r)
+        | pg_sys::panic::CaughtError::ErrorReport(r)
+            if r.detail().is_some_and(looks_like_rejection_facts) =>
+        {
+            // jit.try_login trusts a 28000 whose DETAIL holds a rejection's
+            // facts (src/reject.rs, jit._reject). A hook chooses its own
+            // DETAIL: re-raise its error with that DETAIL marked as the
+            // hook's, so a hook cannot forge a rejection try_login records.
+            let detail = r.detail().unwrap_or_default();
+            let mut report = pg_sys::panic::ErrorReport::new(
+                r.sql_error_code(),
+                r.message().to_string(),
+                "jit_provision::hook::call",
+            )
+            .set_detail(format!("from the on_login hook: {detail}"));
+            if let Some(hint) = r.hint() {
+                report = report.set_hint(hint);
+            }
+            report.report(PgLogLevel::ERROR);
+            unreachable!("an ERROR does not return")
+        }
+        other => other.rethrow(),
+    })
+    .execute();
+}
+
+/// The shape of the DETAIL a rejection carries (`{"reason":...`).
+fn looks_like_rejection_facts(detail: &str) -> bool {
+    detail.trim_start().starts_with("{\"reason\"")
 }

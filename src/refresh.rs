@@ -4,7 +4,7 @@
 //! to store, and the row's validation trigger checks it once more.
 
 use jit_provision_core::saml::metadata::parse_metadata;
-use jit_provision_core::{discovery, key_inventory, Protocol};
+use jit_provision_core::{discovery, fetch_policy, key_inventory, Protocol};
 use pgrx::prelude::*;
 
 use crate::http;
@@ -54,6 +54,13 @@ fn fetch(
             let url = discovery_url.ok_or("the provider has no discovery_url")?;
             let doc = http::fetch(url).map_err(|e| format!("discovery: {e}"))?;
             let jwks_uri = discovery::jwks_uri(&doc, issuer)?;
+            // The document names the next URL: hold it to the redirect rule
+            // (absolute, and never from https down to http), so an https
+            // discovery cannot send the backend to a plain-http loopback
+            // service nor hand it keys over an unauthenticated channel.
+            let from = fetch_policy::check_url(url).map_err(|e| format!("discovery: {e}"))?;
+            fetch_policy::check_redirect(&from, &jwks_uri)
+                .map_err(|e| format!("jwks_uri: {jwks_uri}: {e}"))?;
             let body = http::fetch(&jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
             let text = std::str::from_utf8(&body)
                 .map_err(|_| format!("jwks_uri: {jwks_uri}: the JWKS is not UTF-8"))?;

@@ -325,6 +325,21 @@ def _jwks_uri_plain_http(stack, srv, idp, ca):
     return srv.url("/.well-known/openid-configuration")
 
 
+def _jwks_uri_loopback_http(stack, srv, idp, ca):
+    """An https discovery naming a plain-http jwks_uri on loopback: held to
+    the redirect rule (never https down to http), refused before connecting."""
+    plain = stack.enter_context(HttpsServer(ca, tls=False))
+    plain.route("/jwks", 200, {"Content-Type": "application/json"}, json.dumps(idp.jwks("A", "B")))
+    srv.route("/.well-known/openid-configuration", 200, {"Content-Type": "application/json"},
+              json.dumps(idp.discovery(plain.url("/jwks"))))
+    stack.callback(lambda: _assert_no_request(plain))
+    return srv.url("/.well-known/openid-configuration")
+
+
+def _assert_no_request(server):
+    assert server.requests == [], server.requests
+
+
 def _other_issuer(stack, srv, idp, ca):
     # Another tenant of the same IdP, publishing its own keys.
     return idp.publish(srv, "A", "B", issuer="https://idp.example.test/other-tenant")
@@ -347,7 +362,8 @@ FAILURES = [
     ("truncated-body", _jwks_truncated, "connection closed before the end of the body"),
     ("invalid-json", _jwks_invalid_json, "not valid JSON"),
     ("no-usable-key", _jwks_no_usable_key, "no usable"),
-    ("jwks-uri-plain-http", _jwks_uri_plain_http, "loopback"),
+    ("jwks-uri-plain-http", _jwks_uri_plain_http, "plain http"),
+    ("jwks-uri-loopback-http", _jwks_uri_loopback_http, "jwks_uri"),
     ("other-issuer", _other_issuer, "issuer"),
     ("untrusted-ca", _untrusted_ca, "trusted CA"),
     ("wrong-host-name", _wrong_host_name, "not valid for name"),

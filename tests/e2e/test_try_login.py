@@ -324,6 +324,22 @@ def test_a_28000_of_an_on_login_hook_is_raised_not_a_verdict(idp, app, admin):
     assert admin.execute("select count(*) from jit.login_events").fetchone()[0] == 0
 
 
+def test_a_hook_cannot_forge_a_rejection_for_try_login(idp, app, admin):
+    """A hook chooses its own DETAIL: one shaped like a rejection's facts is
+    marked as the hook's, so try_login raises instead of recording it."""
+    admin.execute("""
+        create function forge(user_id uuid, identity jsonb) returns void language plpgsql as $$
+        begin raise exception 'replayed: forged' using errcode = '28000',
+            detail = '{"reason":"replayed","provider":"acme","token_id":"victim-jti","subject":"victim"}';
+        end $$""")
+    admin.execute("update jit.providers set on_login = 'forge(uuid, jsonb)'")
+    with pytest.raises(psycopg.Error) as e:
+        try_login(app, idp.mint())
+    assert e.value.sqlstate == "28000"
+    assert e.value.diag.message_detail.startswith("from the on_login hook: ")
+    assert admin.execute("select count(*) from jit.login_events").fetchone()[0] == 0
+
+
 def test_same_privileges_as_jit_login(idp, admin):
     rows = admin.execute("""
         select p.oid::regprocedure::text, p.prosecdef, has_function_privilege('public', p.oid, 'execute'),
