@@ -4,10 +4,9 @@
 //! `jit.refresh` to tell whether a fetched key set differs from the one in
 //! force, and by `jit.cleanup`'s expiry warning.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::Value;
 
+use crate::b64;
 use crate::error::ConfigError;
 use crate::keys::jwks::KeySet;
 use crate::keys::x509;
@@ -54,13 +53,11 @@ pub fn oidc(jwks_json: &str) -> Result<Inventory, ConfigError> {
             .and_then(Value::as_array)
             .and_then(|chain| chain.first())
             .and_then(Value::as_str);
-        if let Some(b64) = first_cert {
+        if let Some(b64_text) = first_cert {
             // x5c is standard base64 DER (RFC 7517 4.7); a broken one has no
             // expiry to report rather than failing the inventory.
-            if let Some(t) = STANDARD
-                .decode(b64)
-                .ok()
-                .and_then(|der| x509::certificate_not_after(&der).ok())
+            if let Some(t) =
+                b64::standard(b64_text).and_then(|der| x509::certificate_not_after(&der).ok())
             {
                 inv.earliest_expiry = Some(inv.earliest_expiry.map_or(t, |e| e.min(t)));
             }

@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod b64;
 pub mod context;
 pub mod discovery;
 pub mod error;

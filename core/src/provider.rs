@@ -1,8 +1,11 @@
 //! A provider row, validated and with its keys parsed once.
 
+use std::sync::LazyLock;
+
 use crate::error::ConfigError;
-use crate::keys::jwks::KeySet;
+use crate::keys::jwks::{Algorithm, KeySet};
 use crate::mapping::ClaimMap;
+use crate::saml::dsig::{DigestAlg, SigAlg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -45,47 +48,47 @@ impl SamlSigned {
     }
 }
 
-/// JWS `alg` values this verifier implements.
-pub const JWS_ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
-/// SAML signature and digest names this verifier implements.
-pub const SAML_ALGORITHMS: &[&str] = &[
-    "rsa-sha1",
-    "rsa-sha256",
-    "rsa-sha384",
-    "rsa-sha512",
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "sha1",
-    "sha256",
-    "sha384",
-    "sha512",
-];
+// Every algorithm name is spelled once, by `Algorithm::name`,
+// `SigAlg::name` and `DigestAlg::name`; these lists are built from them.
+
+/// JWS `alg` values this verifier implements ([`Algorithm::ALL`]).
+pub static JWS_ALGORITHMS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| Algorithm::ALL.iter().map(|a| a.name()).collect());
+/// SAML signature and digest names this verifier implements
+/// ([`SigAlg::IMPLEMENTED`], then [`DigestAlg::ALL`]).
+pub static SAML_ALGORITHMS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    saml_names(
+        SigAlg::IMPLEMENTED.iter().copied(),
+        DigestAlg::ALL.iter().copied(),
+    )
+    .collect()
+});
 /// Names accepted in `algorithms` but never implemented: listing them is not
 /// an error (a DBA may copy an IdP's metadata), they just never verify.
 pub const KNOWN_UNIMPLEMENTED: &[&str] = &["none", "HS256", "HS384", "HS512", "ES512"];
 
-/// The default allow-list when `algorithms` is null: strong algorithms only.
-pub const DEFAULT_ALGORITHMS: &[&str] = &[
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "EdDSA",
-    "rsa-sha256",
-    "rsa-sha384",
-    "rsa-sha512",
-    "ecdsa-sha256",
-    "ecdsa-sha384",
-    "sha256",
-    "sha384",
-    "sha512",
-];
+/// The default allow-list when `algorithms` is null: strong algorithms only,
+/// that is every JWS algorithm and every SAML one not built on SHA-1.
+pub static DEFAULT_ALGORITHMS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let strong = |d: &DigestAlg| *d != DigestAlg::Sha1;
+    let sigs = SigAlg::IMPLEMENTED
+        .iter()
+        .copied()
+        .filter(|s| strong(&s.digest()));
+    let digests = DigestAlg::ALL.iter().copied().filter(strong);
+    JWS_ALGORITHMS
+        .iter()
+        .copied()
+        .chain(saml_names(sigs, digests))
+        .collect()
+});
+
+fn saml_names(
+    sigs: impl Iterator<Item = SigAlg>,
+    digests: impl Iterator<Item = DigestAlg>,
+) -> impl Iterator<Item = &'static str> {
+    sigs.map(SigAlg::name).chain(digests.map(DigestAlg::name))
+}
 
 /// The columns of `jit.providers` that the verifier needs, as plain values.
 #[derive(Debug, Clone)]
@@ -254,5 +257,27 @@ impl Provider {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod algorithm_list_tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_built_from_the_enums() {
+        assert_eq!(JWS_ALGORITHMS.len(), 9);
+        assert_eq!(SAML_ALGORITHMS.len(), 10);
+        assert_eq!(DEFAULT_ALGORITHMS.len(), 17);
+        for a in DEFAULT_ALGORITHMS.iter() {
+            assert!(JWS_ALGORITHMS.contains(a) || SAML_ALGORITHMS.contains(a));
+            assert!(!a.ends_with("sha1"), "{a}");
+            assert!(!KNOWN_UNIMPLEMENTED.contains(a));
+        }
+        let mut all: Vec<&str> = JWS_ALGORITHMS.clone();
+        all.extend(SAML_ALGORITHMS.iter());
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 19);
     }
 }

@@ -4,55 +4,23 @@
 
 #![allow(clippy::field_reassign_with_default)]
 
+#[allow(dead_code)]
+mod support;
+
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jit_provision_core::provider::SamlSigned;
 use jit_provision_core::saml::c14n::{self, Method};
 use jit_provision_core::saml::xml::{self, Element};
 use jit_provision_core::{parse, verify, Context, Protocol, Provider, ProviderSettings, Reason};
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
+// The ECDSA P-256 test key and the fixed provider values are shared with
+// resource_budgets.rs; this file uses only part of that harness.
+use support::budget_sign::{TestKey, ACS, AUDIENCE, ISSUER, NOW};
 
 // ---------------------------------------------------------------- helpers
 
-const NOW: i64 = 1_700_000_000; // 2023-11-14T22:13:20Z
-const ISSUER: &str = "https://idp.example.com";
-const AUDIENCE: &str = "https://sp.example.com";
-const ACS: &str = "https://sp.example.com/acs";
 const REQ: &str = "_req42";
-
-struct TestKey {
-    pair: EcdsaKeyPair,
-    rng: SystemRandom,
-}
-
-impl TestKey {
-    fn new() -> TestKey {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        TestKey { pair, rng }
-    }
-
-    /// SubjectPublicKeyInfo PEM of the key.
-    fn pem(&self) -> String {
-        let mut der = vec![
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-        ];
-        der.extend_from_slice(self.pair.public_key().as_ref());
-        format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            STANDARD.encode(der)
-        )
-    }
-
-    fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        self.pair.sign(&self.rng, msg).unwrap().as_ref().to_vec()
-    }
-}
 
 fn settings() -> ProviderSettings {
     ProviderSettings {

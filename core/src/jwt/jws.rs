@@ -3,10 +3,9 @@
 //! code serves ID tokens and the third-party JWS test vectors.
 
 use super::json;
+use crate::b64;
 use crate::error::{excerpt, reject, Reason, Rejection};
 use crate::keys::jwks::{Algorithm, KeySet};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// A compact JWS split and decoded once.
@@ -102,7 +101,7 @@ pub fn parse_jws(token: &str) -> Result<Jws, Rejection> {
 }
 
 fn decode(segment: &str, what: &str) -> Result<Vec<u8>, Rejection> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
+    b64::url_no_pad(segment).ok_or_else(|| {
         Rejection::new(
             Reason::Malformed,
             format!("JWS {what} is not unpadded base64url"),

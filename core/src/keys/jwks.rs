@@ -7,10 +7,8 @@
 //! use must keep working. A set left with no usable key is refused by
 //! [`crate::Provider::new`].
 
+use crate::b64;
 use crate::error::{excerpt, ConfigError};
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
@@ -185,15 +183,6 @@ pub struct KeySet {
     skipped: Vec<SkippedKey>,
 }
 
-/// JWK members are configuration, not attacker input: tolerate `=` padding
-/// some tools add, but keep the URL-safe alphabet and canonical trailing bits.
-const JWK_B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 impl KeySet {
@@ -313,7 +302,8 @@ fn optional_str<'a>(
 
 fn b64_member(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipReason> {
     let text = optional_str(obj, name)?.ok_or(SkipReason::BadEncoding)?;
-    JWK_B64.decode(text).map_err(|_| SkipReason::BadEncoding)
+    // Padding tolerated: see `b64::url_pad_optional`.
+    b64::url_pad_optional(text).ok_or(SkipReason::BadEncoding)
 }
 
 fn strip_leading_zeros(mut b: &[u8]) -> &[u8] {

@@ -4,9 +4,7 @@
 //! (the DBA pinned this very certificate; IdP signing certificates are
 //! commonly self-signed and long-lived).
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
+use crate::b64;
 use crate::error::ConfigError;
 
 /// RSA moduli below this many bits are refused when the row is written.
@@ -90,7 +88,7 @@ fn der_blocks(text: &str) -> Result<Vec<(&str, Vec<u8>)>, ConfigError> {
         return err("a certificate entry is empty");
     }
     if !text.contains("-----BEGIN") {
-        let der = decode_b64(text)
+        let der = b64::standard_ws(text)
             .ok_or_else(|| ConfigError("certificate is neither PEM nor base64 DER".into()))?;
         return Ok(vec![("CERTIFICATE", der)]);
     }
@@ -108,7 +106,7 @@ fn der_blocks(text: &str) -> Result<Vec<(&str, Vec<u8>)>, ConfigError> {
             return err(format!("PEM block '{label}' has no matching END line"));
         };
         let body = body_start.get(..body_end).unwrap_or("");
-        let der = decode_b64(body)
+        let der = b64::standard_ws(body)
             .ok_or_else(|| ConfigError(format!("PEM block '{label}' is not valid base64")))?;
         blocks.push((label, der));
         rest = body_start.get(body_end + end_marker.len()..).unwrap_or("");
@@ -120,14 +118,6 @@ fn der_blocks(text: &str) -> Result<Vec<(&str, Vec<u8>)>, ConfigError> {
         return err("no PEM block found");
     }
     Ok(blocks)
-}
-
-fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    if compact.is_empty() {
-        return None;
-    }
-    STANDARD.decode(compact.as_bytes()).ok()
 }
 
 /// A DER reader over a byte slice: definite, minimal lengths only.

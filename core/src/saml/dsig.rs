@@ -6,13 +6,12 @@
 //! KeyInfo is never read. The caller decides which Signatures must exist and
 //! where; this module verifies one given Signature over its given parent.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use ring::digest;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
 use super::c14n::{self, Method};
 use super::xml::{Element, Node};
+use crate::b64;
 use crate::error::{excerpt, reject, Reason, Rejection};
 use crate::keys::x509::{Curve, TrustedKey};
 
@@ -28,6 +27,14 @@ pub enum DigestAlg {
 }
 
 impl DigestAlg {
+    /// Every digest this verifier implements.
+    pub const ALL: [DigestAlg; 4] = [
+        DigestAlg::Sha1,
+        DigestAlg::Sha256,
+        DigestAlg::Sha384,
+        DigestAlg::Sha512,
+    ];
+
     fn from_uri(uri: &str) -> Option<DigestAlg> {
         Some(match uri {
             "http://www.w3.org/2000/09/xmldsig#sha1" => DigestAlg::Sha1,
@@ -65,6 +72,24 @@ pub enum SigAlg {
 }
 
 impl SigAlg {
+    /// Every signature algorithm this verifier implements: exactly those
+    /// `from_uri` builds.
+    pub const IMPLEMENTED: [SigAlg; 6] = [
+        SigAlg::Rsa(DigestAlg::Sha1),
+        SigAlg::Rsa(DigestAlg::Sha256),
+        SigAlg::Rsa(DigestAlg::Sha384),
+        SigAlg::Rsa(DigestAlg::Sha512),
+        SigAlg::Ecdsa(DigestAlg::Sha256),
+        SigAlg::Ecdsa(DigestAlg::Sha384),
+    ];
+
+    /// The digest the signature is computed over.
+    pub fn digest(self) -> DigestAlg {
+        match self {
+            SigAlg::Rsa(d) | SigAlg::Ecdsa(d) => d,
+        }
+    }
+
     fn from_uri(uri: &str) -> Option<SigAlg> {
         Some(match uri {
             "http://www.w3.org/2000/09/xmldsig#rsa-sha1" => SigAlg::Rsa(DigestAlg::Sha1),
@@ -129,13 +154,11 @@ fn leaf_text(e: &Element, what: &str) -> Result<String, Rejection> {
 }
 
 fn decode_b64(s: &str, what: &str) -> Result<Vec<u8>, Rejection> {
-    let compact: String = s
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '\t' | '\n' | '\r'))
-        .collect();
-    match STANDARD.decode(compact.as_bytes()) {
-        Ok(v) if !v.is_empty() => Ok(v),
-        _ => bad(format!("{what} is not valid base64")),
+    // Empty is refused too (`standard_ws` is `None` for it). The parser lets
+    // no form feed into XML text, so ASCII whitespace is XML whitespace here.
+    match b64::standard_ws(s) {
+        Some(v) => Ok(v),
+        None => bad(format!("{what} is not valid base64")),
     }
 }
 

@@ -39,9 +39,7 @@
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
+use crate::b64;
 use crate::error::excerpt;
 use crate::keys::x509::parse_pem_keys;
 use crate::saml::names::{trim_xml_ws, PROTOCOL_NS};
@@ -313,27 +311,22 @@ fn certificate_der(cert: &Element) -> Result<Vec<u8>, String> {
     if cert.has_element_children() {
         return Err("ds:X509Certificate holds elements, not base64 text".into());
     }
-    let compact: String = cert
-        .text()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    if compact.is_empty() {
+    let text = cert.text();
+    if text.bytes().all(|b| b.is_ascii_whitespace()) {
         return Err("ds:X509Certificate is empty".into());
     }
-    let der = STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|_| "ds:X509Certificate is not valid base64".to_string())?;
+    let der = b64::standard_ws(&text)
+        .ok_or_else(|| "ds:X509Certificate is not valid base64".to_string())?;
     parse_pem_keys(&pem(&der)).map_err(|e| e.0)?;
     Ok(der)
 }
 
 fn pem(der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+    let encoded = b64::encode_standard(der);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 64 + 64);
     out.push_str("-----BEGIN CERTIFICATE-----\n");
     // Base64 is ASCII: every 64-byte chunk is valid UTF-8.
-    for line in b64.as_bytes().chunks(64) {
+    for line in encoded.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(line).unwrap_or(""));
         out.push('\n');
     }

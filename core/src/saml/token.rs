@@ -106,41 +106,5 @@ pub fn looks_like_xml(bytes: &[u8]) -> bool {
 /// binding sends it, line breaks allowed) or base64url (RFC 7522), padded or
 /// not. `None` when it is neither.
 pub fn decode_base64_token(t: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-
-    // The decoders check the alphabet themselves (a byte of the other
-    // alphabet, or whitespace, fails them), so the common case of one
-    // unbroken base64 line costs one decode and no scan or copy.
-    let decode = |b: &[u8]| {
-        if b.is_empty() {
-            return None;
-        }
-        BASE64_STANDARD
-            .decode(b)
-            .or_else(|_| BASE64_URL.decode(b))
-            .ok()
-    };
-    let bytes = t.as_bytes();
-    if let Some(v) = decode(bytes) {
-        return Some(v);
-    }
-    // Line breaks and spaces are common in form-posted values; dropping them
-    // byte-wise keeps this linear on a 1 MiB token.
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    if !bytes.iter().any(is_ws) {
-        return None;
-    }
-    let compact: Vec<u8> = bytes.iter().filter(|b| !is_ws(b)).copied().collect();
-    decode(&compact)
+    crate::b64::standard_or_url_token(t)
 }
-
-/// Padding optional (base64url bearer assertions drop it), trailing bits
-/// must be zero (one encoding per document). Built at compile time.
-const BASE64_CONFIG: base64::engine::GeneralPurposeConfig =
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(false);
-const BASE64_STANDARD: base64::engine::GeneralPurpose =
-    base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, BASE64_CONFIG);
-const BASE64_URL: base64::engine::GeneralPurpose =
-    base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, BASE64_CONFIG);

@@ -1,4 +1,5 @@
-//! A small signing harness for the resource-budget tests: an ECDSA P-256 key
+//! A small signing harness for the resource-budget tests (its [`TestKey`] and
+//! provider constants also serve saml_unit.rs): an ECDSA P-256 key
 //! the test provider trusts, and an enveloped ds:Signature whose SignedInfo
 //! is signed for real (so verification gets past SignatureValue) while its
 //! DigestValue is whatever the test wants (usually bogus, so that the
