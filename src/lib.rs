@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 
 mod budget;
 mod cache;
+mod clock;
 mod config;
 mod hook;
 mod http;

@@ -1,11 +1,10 @@
 //! `jit_login` and `jit._verify`: the front door.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection};
 use pgrx::prelude::*;
 use pgrx::PgOid;
 
+use crate::clock::unix_now;
 use crate::{budget, cache, hook, identity, reject};
 
 /// The write path, planned once per backend and kept: the plan cache
@@ -38,13 +37,6 @@ fn login_result_type() -> pg_sys::Oid {
             pg_sys::Datum::from(0usize),
         )
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Parses, finds the provider, verifies. Every failure raises 28000 (see

@@ -9,8 +9,7 @@ use jit_provision_core::saml::metadata::parse_metadata;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
-/// Seconds from the Unix epoch to the PostgreSQL epoch (2000-01-01).
-const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
+use crate::clock::timestamptz;
 
 // The column names live in the signature (`name!`): pgrx reads them there,
 // so the row type cannot move to a type alias.
@@ -42,14 +41,6 @@ fn saml_metadata(
             .unwrap_or_else(|| invalid("validUntil is outside the range of timestamptz"))
     });
     TableIterator::once((m.issuer, m.certificates, m.sso_url, valid_until))
-}
-
-/// Unix seconds as a timestamptz (microseconds since 2000-01-01 UTC).
-fn timestamptz(unix_secs: i64) -> Option<TimestampWithTimeZone> {
-    let micros = unix_secs
-        .checked_sub(PG_EPOCH_UNIX_SECS)?
-        .checked_mul(1_000_000)?;
-    TimestampWithTimeZone::try_from(micros).ok()
 }
 
 /// SQLSTATE 22023 with the core's message (control characters escaped:

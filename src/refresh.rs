@@ -7,6 +7,7 @@ use jit_provision_core::saml::metadata::parse_metadata;
 use jit_provision_core::{discovery, fetch_policy, key_inventory, Protocol};
 use pgrx::prelude::*;
 
+use crate::clock::{timestamptz, unix_now};
 use crate::http;
 
 /// Downloads the keys a provider publishes: OIDC through its discovery
@@ -126,21 +127,6 @@ fn key_inventory_of(
         }
         (None, None) => key_inventory::Inventory::default(),
     };
-    let expiry = inv.earliest_expiry.and_then(to_timestamptz);
+    let expiry = inv.earliest_expiry.and_then(timestamptz);
     TableIterator::once((inv.keys, inv.identities, expiry))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Unix seconds to timestamptz.
-fn to_timestamptz(secs: i64) -> Option<pgrx::datum::TimestampWithTimeZone> {
-    // Postgres counts microseconds from 2000-01-01.
-    const PG_EPOCH_OFFSET: i64 = 946_684_800;
-    let micros = secs.checked_sub(PG_EPOCH_OFFSET)?.checked_mul(1_000_000)?;
-    pgrx::datum::TimestampWithTimeZone::try_from(micros).ok()
 }
