@@ -162,6 +162,9 @@ grant execute on function jit.try_login(text, text) to public;
 grant execute on function jit.current_user_id() to public;
 grant execute on function jit.current_groups() to public;
 grant select on jit.users, jit.memberships, jit.groups to public;
+-- SCIM: the bearer token is the authority, as the signed token is for
+-- jit_login (jit.scim is security definer; sql/scim.sql).
+grant execute on function jit.scim(text, text, text, text, text, text, text) to public;
 -- A pure parser of IdP metadata: no table, setting or network behind it.
 grant execute on function jit.saml_metadata(text, text) to public;
 -- Called by jit.provider_status, which runs functions with the reader's

@@ -91,8 +91,13 @@ begin
             select coalesce(array_agg(d.id), '{}') into v_ids from d;
             disabled := cardinality(v_ids);
 
+            -- The login-synced grants go (the next login brings them back);
+            -- what SCIM holds stays SCIM's.
+            with released as (
+                update jit.memberships m set via_login = false
+                where m.user_id = any (v_ids) and m.source = v_p.name and m.via_login and m.via_scim)
             delete from jit.memberships m
-            where m.user_id = any (v_ids) and m.source = v_p.name;
+            where m.user_id = any (v_ids) and m.source = v_p.name and not m.via_scim;
         end if;
 
         -- Blocked (deprovisioned) users are kept: deleting the row would lift
@@ -173,11 +178,13 @@ begin
           order by u.id
           for update) u;
 
+    -- A DBA's block: SCIM's active = true does not lift it (scim_blocked).
     update jit.users u
     set disabled_at = coalesce(u.disabled_at, pg_catalog.now()),
         blocked = true,
+        scim_blocked = false,
         updated_at = pg_catalog.now()
-    where u.id = any (v_ids) and (not u.blocked or u.disabled_at is null);
+    where u.id = any (v_ids) and (not u.blocked or u.disabled_at is null or u.scim_blocked);
     get diagnostics v_affected = row_count;
 
     delete from jit.memberships m

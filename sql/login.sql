@@ -69,12 +69,16 @@ begin
         end if;
     end if;
 
+    -- A new user is visible to SCIM under the attribute that equals the
+    -- login subject (scim_subject), so a later SCIM create adopts the row.
     insert into jit.users as u (provider, subject, email, name, given_name, family_name,
-                                attributes, last_login_at, login_count)
+                                attributes, last_login_at, login_count, user_name, external_id)
     values (v_provider.name, v_subject,
             p_identity ->> 'email', p_identity ->> 'name',
             p_identity ->> 'given_name', p_identity ->> 'family_name',
-            coalesce(p_identity -> 'attributes', '{}'), now(), 1)
+            coalesce(p_identity -> 'attributes', '{}'), now(), 1,
+            case when v_provider.scim_subject = 'userName' then v_subject end,
+            case when v_provider.scim_subject = 'externalId' then v_subject end)
     on conflict (provider, subject) do update
         set email = excluded.email,
             name = excluded.name,
@@ -101,15 +105,23 @@ begin
         order by 1);
 
     insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
-    insert into jit.memberships (user_id, group_name, source)
+    -- A membership SCIM alone held gains the login's hold (via_login).
+    insert into jit.memberships as m (user_id, group_name, source)
     select v_user_id, g, v_provider.name from unnest(v_grants) g
-    on conflict (user_id, group_name) do nothing;
+    on conflict (user_id, group_name) do update set via_login = true
+        where not m.via_login;
 
-    -- Sync removes only what this provider granted, and never on a partial
-    -- group list (Entra ID overage): then it only adds.
+    -- Sync removes only what this provider's logins granted, and never on a
+    -- partial group list (Entra ID overage): then it only adds. A membership
+    -- SCIM also holds stays, with the login's hold dropped.
     if v_provider.sync_groups and v_complete then
+        with released as (
+            update jit.memberships
+            set via_login = false
+            where user_id = v_user_id and source = v_provider.name and via_login and via_scim
+              and group_name <> all (v_grants))
         delete from jit.memberships
-        where user_id = v_user_id and source = v_provider.name
+        where user_id = v_user_id and source = v_provider.name and via_login and not via_scim
           and group_name <> all (v_grants);
     end if;
 

@@ -36,13 +36,22 @@ create table jit.providers (
     metadata_url  text constraint providers_metadata_url_check
                   check (metadata_url is null or (metadata_url ~ '^https?://' and protocol = 'saml')),
     refreshed_at  timestamptz,
-    refresh_error text
+    refresh_error text,
+    -- SCIM provisioning (sql/scim.sql).
+    scim_subject  text not null default 'userName'
+                  check (scim_subject in ('userName', 'externalId')),
+    scim_token_sha256    bytea check (octet_length(scim_token_sha256) = 32),
+    scim_token_issued_at timestamptz
 );
 comment on table jit.providers is 'One row per identity provider; validated when written';
 comment on column jit.providers.discovery_url is
     'OIDC: the OpenID Provider Configuration URL; jit.refresh fetches its jwks_uri into jwks';
 comment on column jit.providers.metadata_url is
     'SAML: the IdP metadata URL; jit.refresh takes its signing certificates into certificates';
+comment on column jit.providers.scim_subject is
+    'The SCIM attribute (userName or externalId) that equals the login subject, so a SCIM-created user is the row jit_login finds';
+comment on column jit.providers.scim_token_sha256 is
+    'SHA-256 of the SCIM bearer token issued by jit.scim_token; the token itself is not stored';
 comment on column jit.providers.algorithms is
     'Allow-list; null means RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA and SAML rsa-sha256/384/512, ecdsa-sha256/384, sha256/384/512';
 
@@ -83,13 +92,39 @@ create table jit.users (
     login_count   bigint not null default 0,
     disabled_at   timestamptz,
     blocked       boolean not null default false,
+    -- SCIM (sql/scim.sql). A login sets user_name (or external_id, per the
+    -- provider's scim_subject) to the subject when it creates the row, so
+    -- SCIM sees users that logged in first.
+    user_name       text,
+    external_id     text,
+    employee_number text,
+    department      text,
+    manager         text,
+    scim_blocked    boolean not null default false,
+    scim_created_at timestamptz,
+    retired_at      timestamptz,
     unique (provider, subject)
 );
+-- SCIM filters (userName eq, externalId eq) and userName uniqueness checks.
+create index users_user_name_idx on jit.users (provider, lower(user_name));
+create index users_external_id_idx on jit.users (provider, external_id);
+comment on column jit.users.scim_blocked is
+    'The block was set by SCIM (active = false, or DELETE); SCIM active = true lifts only such a block';
+comment on column jit.users.scim_created_at is
+    'When the provider''s SCIM client created or adopted the row (null: SCIM has not claimed it; a SCIM create adopts it)';
+comment on column jit.users.retired_at is
+    'Deleted through SCIM: blocked, and unknown to SCIM from then on';
 comment on table jit.users is 'Provisioned users, keyed by (provider, subject); never merged by email';
 
 create table jit.groups (
-    name       text primary key,
-    created_at timestamptz not null default now()
+    name          text primary key,
+    created_at    timestamptz not null default now(),
+    -- SCIM (sql/scim.sql): the Group's id, and the provider whose SCIM
+    -- client created or adopted it (null: not a SCIM Group).
+    id            uuid not null default gen_random_uuid() unique,
+    external_id   text,
+    scim_provider text references jit.providers (name) on update cascade on delete set null,
+    updated_at    timestamptz not null default now()
 );
 
 create table jit.memberships (
@@ -97,7 +132,13 @@ create table jit.memberships (
     group_name text not null references jit.groups (name) on update cascade,
     source     text references jit.providers (name) on update cascade on delete set null,
     granted_at timestamptz not null default now(),
-    primary key (user_id, group_name)
+    -- Who holds the grant: a login's group sync (source = the provider) or
+    -- a DBA (source null), and/or the provider's SCIM client. Each removes
+    -- only its own hold; the row goes when neither holds it.
+    via_login  boolean not null default true,
+    via_scim   boolean not null default false,
+    primary key (user_id, group_name),
+    check (via_login or via_scim)
 );
 comment on column jit.memberships.source is 'The provider that granted it; null for a grant made by hand (never removed by sync)';
 

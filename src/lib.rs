@@ -21,6 +21,7 @@ mod login;
 mod metadata;
 mod refresh;
 mod reject;
+mod scim;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -36,6 +37,17 @@ pgrx::extension_sql_file!(
     "../sql/refresh.sql",
     name = "refresh",
     requires = ["lifecycle"]
+);
+pgrx::extension_sql_file!("../sql/scim.sql", name = "scim", requires = ["refresh"]);
+pgrx::extension_sql_file!(
+    "../sql/scim_users.sql",
+    name = "scim_users",
+    requires = ["scim"]
+);
+pgrx::extension_sql_file!(
+    "../sql/scim_groups.sql",
+    name = "scim_groups",
+    requires = ["scim_users"]
 );
 // Privileges, triggers and RLS last, once every function exists.
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -96,9 +96,14 @@ pub fn standard_or_url_token(t: &str) -> Option<Vec<u8>> {
     decode(&compact)
 }
 
-/// Standard padded base64 (the only encoder: PEM text built from metadata).
+/// Standard padded base64 (PEM text built from metadata).
 pub fn encode_standard(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
+}
+
+/// base64url without padding (SCIM bearer tokens).
+pub fn encode_url_no_pad(bytes: &[u8]) -> String {
+    URL_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -84,9 +84,13 @@
 //!   within a body are matched case-insensitively, and the same attribute
 //!   given twice under different cases is `400 invalidSyntax`.
 
+pub mod auth;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod patch;
+pub mod plan;
+pub mod projection;
 pub mod request;
 pub mod resource;
 mod schema;
@@ -98,6 +102,8 @@ pub use patch::{
     normalize_group_patch, normalize_user_patch, GroupChange, UserChange, MAX_OPERATIONS,
     PATCH_OP_SCHEMA,
 };
+pub use plan::plan;
+pub use projection::project;
 pub use request::{
     allowed_methods, parse_body, parse_query, parse_route, Query, Route, SchemaId, MAX_BODY_BYTES,
     MAX_RESULTS,
