@@ -468,29 +468,33 @@ select pg_catalog.pg_extension_config_dump('jit.scim_events_id_seq', '');
 -- header repeats the body's meta.version, so If-Match can quote it.
 create function jit._scim_response(p_status integer, p_body jsonb, p_location text default null)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jsonb_build_object(
+begin
+    return jsonb_build_object(
         'status', p_status,
         'headers', jsonb_strip_nulls(jsonb_build_object(
             'Content-Type', 'application/scim+json',
             'Location', p_location,
             'ETag', p_body #>> '{meta,version}')))
-        || case when p_body is null then '{}'::jsonb else jsonb_build_object('body', p_body) end
+        || case when p_body is null then '{}'::jsonb else jsonb_build_object('body', p_body) end;
+end
 $$;
 
 -- The RFC 7644 3.12 Error response.
 create function jit._scim_error(p_status integer, p_scim_type text, p_detail text)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_response(p_status, jsonb_strip_nulls(jsonb_build_object(
+begin
+    return jit._scim_response(p_status, jsonb_strip_nulls(jsonb_build_object(
         'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:Error'),
         'status', p_status::text,
         'scimType', p_scim_type,
-        'detail', p_detail)))
+        'detail', p_detail)));
+end
 $$;
 
 -- Ends the request with an error response: raises SQLSTATE JSCIM, which
@@ -509,10 +513,12 @@ $$;
 -- The resource's URI: base_url + /Users/<id>, relative without a base.
 create function jit._scim_location(p_base text, p_endpoint text, p_id uuid)
 returns text
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select coalesce(rtrim(p_base, '/'), '') || '/' || p_endpoint || '/' || p_id::text
+begin
+    return coalesce(rtrim(p_base, '/'), '') || '/' || p_endpoint || '/' || p_id::text;
+end
 $$;
 
 -- meta, with a version derived from the representation itself: a weak
@@ -520,15 +526,17 @@ $$;
 create function jit._scim_with_meta(p_doc jsonb, p_type text, p_created timestamptz,
                                     p_modified timestamptz, p_location text)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select p_doc || jsonb_build_object('meta', jsonb_build_object(
+begin
+    return p_doc || jsonb_build_object('meta', jsonb_build_object(
         'resourceType', p_type,
         'created', p_created,
         'lastModified', p_modified,
         'location', p_location,
-        'version', 'W/"' || left(md5(p_doc::text), 20) || '"'))
+        'version', 'W/"' || left(md5(p_doc::text), 20) || '"'));
+end
 $$;
 
 -- 412 unless If-Match names the current version (or is "*"). Weak
@@ -555,25 +563,29 @@ $$;
 -- A ListResponse page.
 create function jit._scim_list(p_total bigint, p_start bigint, p_items jsonb)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jsonb_build_object(
+begin
+    return jsonb_build_object(
         'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
         'totalResults', p_total,
         'startIndex', p_start,
         'itemsPerPage', jsonb_array_length(p_items),
-        'Resources', p_items)
+        'Resources', p_items);
+end
 $$;
 
 create function jit._scim_event(p_provider text, p_resource text, p_id uuid, p_action text,
                                 p_active boolean, p_detail jsonb)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
+begin
     insert into jit.scim_events (provider, resource, resource_id, action, active, detail)
-    values (p_provider, p_resource, p_id, p_action, p_active, p_detail)
+    values (p_provider, p_resource, p_id, p_action, p_active, p_detail);
+end
 $$;
 
 -------------------------------------------------------------------------------
@@ -654,9 +666,14 @@ begin
     end if;
 
     begin
-        -- Writes of one provider go one at a time: userName uniqueness and
-        -- group adoption are checked and acted on without a race.
-        if v_route not in ('list', 'get') then
+        -- Requests that can take a name (userName, the login subject, a
+        -- group's name) go one at a time per provider, so that a uniqueness
+        -- check and the write after it see no race. Others (deactivation,
+        -- members) only lock the rows they change.
+        if v_route in ('create', 'replace')
+           or (v_route = 'patch' and (v_plan -> 'changes' @> '[{"attr": "user_name"}]'
+                                      or v_plan -> 'changes' @> '[{"attr": "external_id"}]'
+                                      or v_plan -> 'changes' @> '[{"attr": "name"}]')) then
             perform pg_catalog.pg_advisory_xact_lock(
                 pg_catalog.hashtextextended('jit.scim:' || v_provider.name, 0));
         end if;
@@ -707,38 +724,37 @@ comment on function jit.scim(text, text, text, text, text, text, text) is
 -- The representation of a user.
 create function jit._scim_user_doc(u jit.users, p_base text)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    with ext as (
-        select nullif(jsonb_strip_nulls(jsonb_build_object(
-            'employeeNumber', u.employee_number,
-            'department', u.department,
-            'manager', case when u.manager is not null
-                            then jsonb_build_object('value', u.manager) end)), '{}') as e
-    ), doc as (
-        select jsonb_strip_nulls(jsonb_build_object(
-            'schemas', case when ext.e is null
-                            then '["urn:ietf:params:scim:schemas:core:2.0:User"]'::jsonb
-                            else '["urn:ietf:params:scim:schemas:core:2.0:User",
-                                   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]'::jsonb end,
-            'id', u.id,
-            'externalId', u.external_id,
-            -- A user that logged in under an externalId provider before
-            -- SCIM knew it has no userName yet: its subject stands in.
-            'userName', coalesce(u.user_name, u.subject),
-            'displayName', u.name,
-            'name', nullif(jsonb_strip_nulls(jsonb_build_object(
-                'givenName', u.given_name, 'familyName', u.family_name)), '{}'),
-            'emails', case when u.email is not null then jsonb_build_array(
-                jsonb_build_object('value', u.email, 'primary', true)) end,
-            'active', not u.blocked,
-            'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', ext.e)) as d
-        from ext
-    )
-    select jit._scim_with_meta(doc.d, 'User', u.created_at, u.updated_at,
-                               jit._scim_location(p_base, 'Users', u.id))
-    from doc
+declare
+    v_ext jsonb := nullif(jsonb_strip_nulls(jsonb_build_object(
+        'employeeNumber', u.employee_number,
+        'department', u.department,
+        'manager', case when u.manager is not null
+                        then jsonb_build_object('value', u.manager) end)), '{}');
+    v_doc jsonb;
+begin
+    v_doc := jsonb_strip_nulls(jsonb_build_object(
+        'schemas', case when v_ext is null
+                        then '["urn:ietf:params:scim:schemas:core:2.0:User"]'::jsonb
+                        else '["urn:ietf:params:scim:schemas:core:2.0:User",
+                               "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]'::jsonb end,
+        'id', u.id,
+        'externalId', u.external_id,
+        -- A user that logged in under an externalId provider before SCIM
+        -- knew it has no userName yet: its subject stands in.
+        'userName', coalesce(u.user_name, u.subject),
+        'displayName', u.name,
+        'name', nullif(jsonb_strip_nulls(jsonb_build_object(
+            'givenName', u.given_name, 'familyName', u.family_name)), '{}'),
+        'emails', case when u.email is not null then jsonb_build_array(
+            jsonb_build_object('value', u.email)) end,
+        'active', not u.blocked,
+        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', v_ext));
+    return jit._scim_with_meta(v_doc, 'User', u.created_at, u.updated_at,
+                               jit._scim_location(p_base, 'Users', u.id));
+end
 $$;
 
 -- The user `p_id` of the provider, locked; 404 when there is none (another
@@ -802,9 +818,10 @@ begin
         perform jit._scim_fail(400, 'invalidValue', format(
             '%s is required: it is the login subject of provider "%s"', p.scim_subject, p.name));
     end if;
-    if exists (select from jit.users u
-               where u.provider = p.name and lower(u.user_name) = lower(v_new.user_name)
-                 and u.id <> v_old.id) then
+    if lower(v_new.user_name) is distinct from lower(v_old.user_name)
+       and exists (select from jit.users u
+                   where u.provider = p.name and lower(u.user_name) = lower(v_new.user_name)
+                     and u.id <> v_old.id) then
         perform jit._scim_fail(409, 'uniqueness',
             format('userName "%s" is already taken', v_new.user_name));
     end if;
@@ -962,8 +979,8 @@ begin
             end if;
             -- The row under a placeholder subject that cannot clash;
             -- _scim_store_user checks the input and sets the real subject.
-            insert into jit.users as u (provider, subject, user_name, blocked, scim_blocked, disabled_at)
-            values (p.name, 'scim:' || gen_random_uuid(), v_in ->> 'user_name',
+            insert into jit.users as u (provider, subject, blocked, scim_blocked, disabled_at)
+            values (p.name, 'scim:' || gen_random_uuid(),
                     not v_active, not v_active, case when not v_active then now() end)
             returning u.* into v_user;
             v_active := null;
@@ -978,7 +995,9 @@ begin
     end if;
 
     v_user := jit._scim_user_for_update(p.name, v_id);
-    perform jit._scim_check_if_match(p_if_match, jit._scim_user_doc(v_user, p_base));
+    if p_if_match is not null then
+        perform jit._scim_check_if_match(p_if_match, jit._scim_user_doc(v_user, p_base));
+    end if;
 
     if v_route = 'delete' then
         -- Retired: blocked like a deprovisioned user, unknown to SCIM after.
@@ -987,8 +1006,9 @@ begin
             disabled_at = coalesce(u.disabled_at, now()), updated_at = now()
         where u.id = v_id;
         delete from jit.memberships m where m.user_id = v_id and m.source = p.name;
-        perform jit._scim_event(p.name, 'User', v_id, 'deleted', false, null);
-        return jsonb_build_object('status', 204, 'headers', '{}'::jsonb);
+        perform jit._scim_event(p.name, 'User', v_id, 'deleted',
+                                case when not v_user.blocked then false end, null);
+        return jit._scim_response(204, null);
     end if;
 
     if v_route = 'replace' then
@@ -1039,24 +1059,30 @@ $$;
 create function jit._scim_group_doc(g jit.groups, p_provider text, p_base text,
                                     p_members boolean default true)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_with_meta(jsonb_strip_nulls(jsonb_build_object(
+declare
+    v_members jsonb;
+begin
+    if p_members then
+        select coalesce(jsonb_agg(jsonb_build_object(
+                   'value', u.id,
+                   '$ref', jit._scim_location(p_base, 'Users', u.id)) order by u.id), '[]')
+          into v_members
+        from jit.memberships m
+        join jit.users u on u.id = m.user_id
+        where m.group_name = g.name and m.via_scim
+          and u.provider = p_provider and u.retired_at is null;
+    end if;
+    return jit._scim_with_meta(jsonb_strip_nulls(jsonb_build_object(
         'schemas', '["urn:ietf:params:scim:schemas:core:2.0:Group"]'::jsonb,
         'id', g.id,
         'externalId', g.external_id,
         'displayName', g.name,
-        'members', case when p_members then (
-            select coalesce(jsonb_agg(jsonb_build_object(
-                       'value', u.id,
-                       '$ref', jit._scim_location(p_base, 'Users', u.id),
-                       'display', coalesce(u.user_name, u.subject)) order by u.id), '[]')
-            from jit.memberships m
-            join jit.users u on u.id = m.user_id
-            where m.group_name = g.name and m.via_scim
-              and u.provider = p_provider and u.retired_at is null) end)),
-        'Group', g.created_at, g.updated_at, jit._scim_location(p_base, 'Groups', g.id))
+        'members', v_members)),
+        'Group', g.created_at, g.updated_at, jit._scim_location(p_base, 'Groups', g.id));
+end
 $$;
 
 create function jit._scim_group_for_update(p_provider text, p_id uuid)
@@ -1104,43 +1130,49 @@ $$;
 -- added to a grant that a login or a DBA made.
 create function jit._scim_hold(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    insert into jit.memberships as m (user_id, group_name, source, via_login, via_scim)
-    select i, p_group, p_provider, false, true from unnest(p_ids) i
-    on conflict (user_id, group_name) do update set via_scim = true
-        where not m.via_scim
+begin
+        insert into jit.memberships as m (user_id, group_name, source, via_login, via_scim)
+        select i, p_group, p_provider, false, true from unnest(p_ids) i
+        on conflict (user_id, group_name) do update set via_scim = true
+            where not m.via_scim;
+end
 $$;
 
 -- Drops SCIM's hold on `group` for each of `ids` (all its holds when
 -- `ids` is null): the membership goes unless a login or a DBA also granted it.
 create function jit._scim_release(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    with kept as (
-        update jit.memberships m set via_scim = false
-        where m.group_name = p_group and m.via_scim and m.via_login
+begin
+        with kept as (
+            update jit.memberships m set via_scim = false
+            where m.group_name = p_group and m.via_scim and m.via_login
+              and (p_ids is null or m.user_id = any (p_ids))
+              and m.user_id in (select u.id from jit.users u where u.provider = p_provider))
+        delete from jit.memberships m
+        where m.group_name = p_group and m.via_scim and not m.via_login
           and (p_ids is null or m.user_id = any (p_ids))
-          and m.user_id in (select u.id from jit.users u where u.provider = p_provider))
-    delete from jit.memberships m
-    where m.group_name = p_group and m.via_scim and not m.via_login
-      and (p_ids is null or m.user_id = any (p_ids))
-      and m.user_id in (select u.id from jit.users u where u.provider = p_provider)
+          and m.user_id in (select u.id from jit.users u where u.provider = p_provider);
+end
 $$;
 
 -- Replaces SCIM's holds on `group` by exactly `ids`.
 create function jit._scim_hold_exactly(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_release(p_provider, p_group, array(
-        select m.user_id from jit.memberships m
-        where m.group_name = p_group and m.via_scim and m.user_id <> all (p_ids)));
-    select jit._scim_hold(p_provider, p_group, p_ids);
+begin
+        perform jit._scim_release(p_provider, p_group, array(
+            select m.user_id from jit.memberships m
+            where m.group_name = p_group and m.via_scim and m.user_id <> all (p_ids)));
+        perform jit._scim_hold(p_provider, p_group, p_ids);
+end
 $$;
 
 -- A new name for a group: unique among all groups (jit.groups.name).
@@ -1244,7 +1276,9 @@ begin
     end if;
 
     v_group := jit._scim_group_for_update(p.name, v_id);
-    perform jit._scim_check_if_match(p_if_match, jit._scim_group_doc(v_group, p.name, p_base));
+    if p_if_match is not null then
+        perform jit._scim_check_if_match(p_if_match, jit._scim_group_doc(v_group, p.name, p_base));
+    end if;
 
     if v_route = 'delete' then
         -- SCIM lets go of the group: its holds go, the row stays for the
@@ -1257,7 +1291,7 @@ begin
           and not exists (select from jit.memberships m where m.group_name = g.name)
           and not exists (select from jit.group_map gm where gm.app_group = g.name);
         perform jit._scim_event(p.name, 'Group', v_id, 'deleted', null, null);
-        return jsonb_build_object('status', 204, 'headers', '{}'::jsonb);
+        return jit._scim_response(204, null);
     end if;
 
     if v_route = 'replace' then

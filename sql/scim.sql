@@ -44,29 +44,33 @@ select pg_catalog.pg_extension_config_dump('jit.scim_events_id_seq', '');
 -- header repeats the body's meta.version, so If-Match can quote it.
 create function jit._scim_response(p_status integer, p_body jsonb, p_location text default null)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jsonb_build_object(
+begin
+    return jsonb_build_object(
         'status', p_status,
         'headers', jsonb_strip_nulls(jsonb_build_object(
             'Content-Type', 'application/scim+json',
             'Location', p_location,
             'ETag', p_body #>> '{meta,version}')))
-        || case when p_body is null then '{}'::jsonb else jsonb_build_object('body', p_body) end
+        || case when p_body is null then '{}'::jsonb else jsonb_build_object('body', p_body) end;
+end
 $$;
 
 -- The RFC 7644 3.12 Error response.
 create function jit._scim_error(p_status integer, p_scim_type text, p_detail text)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_response(p_status, jsonb_strip_nulls(jsonb_build_object(
+begin
+    return jit._scim_response(p_status, jsonb_strip_nulls(jsonb_build_object(
         'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:Error'),
         'status', p_status::text,
         'scimType', p_scim_type,
-        'detail', p_detail)))
+        'detail', p_detail)));
+end
 $$;
 
 -- Ends the request with an error response: raises SQLSTATE JSCIM, which
@@ -85,10 +89,12 @@ $$;
 -- The resource's URI: base_url + /Users/<id>, relative without a base.
 create function jit._scim_location(p_base text, p_endpoint text, p_id uuid)
 returns text
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select coalesce(rtrim(p_base, '/'), '') || '/' || p_endpoint || '/' || p_id::text
+begin
+    return coalesce(rtrim(p_base, '/'), '') || '/' || p_endpoint || '/' || p_id::text;
+end
 $$;
 
 -- meta, with a version derived from the representation itself: a weak
@@ -96,15 +102,17 @@ $$;
 create function jit._scim_with_meta(p_doc jsonb, p_type text, p_created timestamptz,
                                     p_modified timestamptz, p_location text)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select p_doc || jsonb_build_object('meta', jsonb_build_object(
+begin
+    return p_doc || jsonb_build_object('meta', jsonb_build_object(
         'resourceType', p_type,
         'created', p_created,
         'lastModified', p_modified,
         'location', p_location,
-        'version', 'W/"' || left(md5(p_doc::text), 20) || '"'))
+        'version', 'W/"' || left(md5(p_doc::text), 20) || '"'));
+end
 $$;
 
 -- 412 unless If-Match names the current version (or is "*"). Weak
@@ -131,25 +139,29 @@ $$;
 -- A ListResponse page.
 create function jit._scim_list(p_total bigint, p_start bigint, p_items jsonb)
 returns jsonb
-language sql immutable
+language plpgsql immutable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jsonb_build_object(
+begin
+    return jsonb_build_object(
         'schemas', jsonb_build_array('urn:ietf:params:scim:api:messages:2.0:ListResponse'),
         'totalResults', p_total,
         'startIndex', p_start,
         'itemsPerPage', jsonb_array_length(p_items),
-        'Resources', p_items)
+        'Resources', p_items);
+end
 $$;
 
 create function jit._scim_event(p_provider text, p_resource text, p_id uuid, p_action text,
                                 p_active boolean, p_detail jsonb)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
+begin
     insert into jit.scim_events (provider, resource, resource_id, action, active, detail)
-    values (p_provider, p_resource, p_id, p_action, p_active, p_detail)
+    values (p_provider, p_resource, p_id, p_action, p_active, p_detail);
+end
 $$;
 
 -------------------------------------------------------------------------------
@@ -230,9 +242,14 @@ begin
     end if;
 
     begin
-        -- Writes of one provider go one at a time: userName uniqueness and
-        -- group adoption are checked and acted on without a race.
-        if v_route not in ('list', 'get') then
+        -- Requests that can take a name (userName, the login subject, a
+        -- group's name) go one at a time per provider, so that a uniqueness
+        -- check and the write after it see no race. Others (deactivation,
+        -- members) only lock the rows they change.
+        if v_route in ('create', 'replace')
+           or (v_route = 'patch' and (v_plan -> 'changes' @> '[{"attr": "user_name"}]'
+                                      or v_plan -> 'changes' @> '[{"attr": "external_id"}]'
+                                      or v_plan -> 'changes' @> '[{"attr": "name"}]')) then
             perform pg_catalog.pg_advisory_xact_lock(
                 pg_catalog.hashtextextended('jit.scim:' || v_provider.name, 0));
         end if;

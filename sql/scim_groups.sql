@@ -9,24 +9,30 @@
 create function jit._scim_group_doc(g jit.groups, p_provider text, p_base text,
                                     p_members boolean default true)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_with_meta(jsonb_strip_nulls(jsonb_build_object(
+declare
+    v_members jsonb;
+begin
+    if p_members then
+        select coalesce(jsonb_agg(jsonb_build_object(
+                   'value', u.id,
+                   '$ref', jit._scim_location(p_base, 'Users', u.id)) order by u.id), '[]')
+          into v_members
+        from jit.memberships m
+        join jit.users u on u.id = m.user_id
+        where m.group_name = g.name and m.via_scim
+          and u.provider = p_provider and u.retired_at is null;
+    end if;
+    return jit._scim_with_meta(jsonb_strip_nulls(jsonb_build_object(
         'schemas', '["urn:ietf:params:scim:schemas:core:2.0:Group"]'::jsonb,
         'id', g.id,
         'externalId', g.external_id,
         'displayName', g.name,
-        'members', case when p_members then (
-            select coalesce(jsonb_agg(jsonb_build_object(
-                       'value', u.id,
-                       '$ref', jit._scim_location(p_base, 'Users', u.id),
-                       'display', coalesce(u.user_name, u.subject)) order by u.id), '[]')
-            from jit.memberships m
-            join jit.users u on u.id = m.user_id
-            where m.group_name = g.name and m.via_scim
-              and u.provider = p_provider and u.retired_at is null) end)),
-        'Group', g.created_at, g.updated_at, jit._scim_location(p_base, 'Groups', g.id))
+        'members', v_members)),
+        'Group', g.created_at, g.updated_at, jit._scim_location(p_base, 'Groups', g.id));
+end
 $$;
 
 create function jit._scim_group_for_update(p_provider text, p_id uuid)
@@ -74,43 +80,49 @@ $$;
 -- added to a grant that a login or a DBA made.
 create function jit._scim_hold(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    insert into jit.memberships as m (user_id, group_name, source, via_login, via_scim)
-    select i, p_group, p_provider, false, true from unnest(p_ids) i
-    on conflict (user_id, group_name) do update set via_scim = true
-        where not m.via_scim
+begin
+        insert into jit.memberships as m (user_id, group_name, source, via_login, via_scim)
+        select i, p_group, p_provider, false, true from unnest(p_ids) i
+        on conflict (user_id, group_name) do update set via_scim = true
+            where not m.via_scim;
+end
 $$;
 
 -- Drops SCIM's hold on `group` for each of `ids` (all its holds when
 -- `ids` is null): the membership goes unless a login or a DBA also granted it.
 create function jit._scim_release(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    with kept as (
-        update jit.memberships m set via_scim = false
-        where m.group_name = p_group and m.via_scim and m.via_login
+begin
+        with kept as (
+            update jit.memberships m set via_scim = false
+            where m.group_name = p_group and m.via_scim and m.via_login
+              and (p_ids is null or m.user_id = any (p_ids))
+              and m.user_id in (select u.id from jit.users u where u.provider = p_provider))
+        delete from jit.memberships m
+        where m.group_name = p_group and m.via_scim and not m.via_login
           and (p_ids is null or m.user_id = any (p_ids))
-          and m.user_id in (select u.id from jit.users u where u.provider = p_provider))
-    delete from jit.memberships m
-    where m.group_name = p_group and m.via_scim and not m.via_login
-      and (p_ids is null or m.user_id = any (p_ids))
-      and m.user_id in (select u.id from jit.users u where u.provider = p_provider)
+          and m.user_id in (select u.id from jit.users u where u.provider = p_provider);
+end
 $$;
 
 -- Replaces SCIM's holds on `group` by exactly `ids`.
 create function jit._scim_hold_exactly(p_provider text, p_group text, p_ids uuid[])
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    select jit._scim_release(p_provider, p_group, array(
-        select m.user_id from jit.memberships m
-        where m.group_name = p_group and m.via_scim and m.user_id <> all (p_ids)));
-    select jit._scim_hold(p_provider, p_group, p_ids);
+begin
+        perform jit._scim_release(p_provider, p_group, array(
+            select m.user_id from jit.memberships m
+            where m.group_name = p_group and m.via_scim and m.user_id <> all (p_ids)));
+        perform jit._scim_hold(p_provider, p_group, p_ids);
+end
 $$;
 
 -- A new name for a group: unique among all groups (jit.groups.name).
@@ -214,7 +226,9 @@ begin
     end if;
 
     v_group := jit._scim_group_for_update(p.name, v_id);
-    perform jit._scim_check_if_match(p_if_match, jit._scim_group_doc(v_group, p.name, p_base));
+    if p_if_match is not null then
+        perform jit._scim_check_if_match(p_if_match, jit._scim_group_doc(v_group, p.name, p_base));
+    end if;
 
     if v_route = 'delete' then
         -- SCIM lets go of the group: its holds go, the row stays for the
@@ -227,7 +241,7 @@ begin
           and not exists (select from jit.memberships m where m.group_name = g.name)
           and not exists (select from jit.group_map gm where gm.app_group = g.name);
         perform jit._scim_event(p.name, 'Group', v_id, 'deleted', null, null);
-        return jsonb_build_object('status', 204, 'headers', '{}'::jsonb);
+        return jit._scim_response(204, null);
     end if;
 
     if v_route = 'replace' then

@@ -9,38 +9,37 @@
 -- The representation of a user.
 create function jit._scim_user_doc(u jit.users, p_base text)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog, jit, pg_temp
 as $$
-    with ext as (
-        select nullif(jsonb_strip_nulls(jsonb_build_object(
-            'employeeNumber', u.employee_number,
-            'department', u.department,
-            'manager', case when u.manager is not null
-                            then jsonb_build_object('value', u.manager) end)), '{}') as e
-    ), doc as (
-        select jsonb_strip_nulls(jsonb_build_object(
-            'schemas', case when ext.e is null
-                            then '["urn:ietf:params:scim:schemas:core:2.0:User"]'::jsonb
-                            else '["urn:ietf:params:scim:schemas:core:2.0:User",
-                                   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]'::jsonb end,
-            'id', u.id,
-            'externalId', u.external_id,
-            -- A user that logged in under an externalId provider before
-            -- SCIM knew it has no userName yet: its subject stands in.
-            'userName', coalesce(u.user_name, u.subject),
-            'displayName', u.name,
-            'name', nullif(jsonb_strip_nulls(jsonb_build_object(
-                'givenName', u.given_name, 'familyName', u.family_name)), '{}'),
-            'emails', case when u.email is not null then jsonb_build_array(
-                jsonb_build_object('value', u.email, 'primary', true)) end,
-            'active', not u.blocked,
-            'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', ext.e)) as d
-        from ext
-    )
-    select jit._scim_with_meta(doc.d, 'User', u.created_at, u.updated_at,
-                               jit._scim_location(p_base, 'Users', u.id))
-    from doc
+declare
+    v_ext jsonb := nullif(jsonb_strip_nulls(jsonb_build_object(
+        'employeeNumber', u.employee_number,
+        'department', u.department,
+        'manager', case when u.manager is not null
+                        then jsonb_build_object('value', u.manager) end)), '{}');
+    v_doc jsonb;
+begin
+    v_doc := jsonb_strip_nulls(jsonb_build_object(
+        'schemas', case when v_ext is null
+                        then '["urn:ietf:params:scim:schemas:core:2.0:User"]'::jsonb
+                        else '["urn:ietf:params:scim:schemas:core:2.0:User",
+                               "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]'::jsonb end,
+        'id', u.id,
+        'externalId', u.external_id,
+        -- A user that logged in under an externalId provider before SCIM
+        -- knew it has no userName yet: its subject stands in.
+        'userName', coalesce(u.user_name, u.subject),
+        'displayName', u.name,
+        'name', nullif(jsonb_strip_nulls(jsonb_build_object(
+            'givenName', u.given_name, 'familyName', u.family_name)), '{}'),
+        'emails', case when u.email is not null then jsonb_build_array(
+            jsonb_build_object('value', u.email)) end,
+        'active', not u.blocked,
+        'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User', v_ext));
+    return jit._scim_with_meta(v_doc, 'User', u.created_at, u.updated_at,
+                               jit._scim_location(p_base, 'Users', u.id));
+end
 $$;
 
 -- The user `p_id` of the provider, locked; 404 when there is none (another
@@ -104,9 +103,10 @@ begin
         perform jit._scim_fail(400, 'invalidValue', format(
             '%s is required: it is the login subject of provider "%s"', p.scim_subject, p.name));
     end if;
-    if exists (select from jit.users u
-               where u.provider = p.name and lower(u.user_name) = lower(v_new.user_name)
-                 and u.id <> v_old.id) then
+    if lower(v_new.user_name) is distinct from lower(v_old.user_name)
+       and exists (select from jit.users u
+                   where u.provider = p.name and lower(u.user_name) = lower(v_new.user_name)
+                     and u.id <> v_old.id) then
         perform jit._scim_fail(409, 'uniqueness',
             format('userName "%s" is already taken', v_new.user_name));
     end if;
@@ -264,8 +264,8 @@ begin
             end if;
             -- The row under a placeholder subject that cannot clash;
             -- _scim_store_user checks the input and sets the real subject.
-            insert into jit.users as u (provider, subject, user_name, blocked, scim_blocked, disabled_at)
-            values (p.name, 'scim:' || gen_random_uuid(), v_in ->> 'user_name',
+            insert into jit.users as u (provider, subject, blocked, scim_blocked, disabled_at)
+            values (p.name, 'scim:' || gen_random_uuid(),
                     not v_active, not v_active, case when not v_active then now() end)
             returning u.* into v_user;
             v_active := null;
@@ -280,7 +280,9 @@ begin
     end if;
 
     v_user := jit._scim_user_for_update(p.name, v_id);
-    perform jit._scim_check_if_match(p_if_match, jit._scim_user_doc(v_user, p_base));
+    if p_if_match is not null then
+        perform jit._scim_check_if_match(p_if_match, jit._scim_user_doc(v_user, p_base));
+    end if;
 
     if v_route = 'delete' then
         -- Retired: blocked like a deprovisioned user, unknown to SCIM after.
@@ -289,8 +291,9 @@ begin
             disabled_at = coalesce(u.disabled_at, now()), updated_at = now()
         where u.id = v_id;
         delete from jit.memberships m where m.user_id = v_id and m.source = p.name;
-        perform jit._scim_event(p.name, 'User', v_id, 'deleted', false, null);
-        return jsonb_build_object('status', 204, 'headers', '{}'::jsonb);
+        perform jit._scim_event(p.name, 'User', v_id, 'deleted',
+                                case when not v_user.blocked then false end, null);
+        return jit._scim_response(204, null);
     end if;
 
     if v_route = 'replace' then

@@ -5,6 +5,9 @@
 //! from its AST parses to the same AST (nothing dropped or widened), ids
 //! and member ids are canonical UUIDs, pagination is clamped, every error
 //! has a status an HTTP response can carry and renders as an Error body.
+//! Then the text as a whole request (`method\npath\nquery\nbody`) through
+//! the plan `jit.scim` executes, and a body as a document through the
+//! `attributes` / `excludedAttributes` projection, which never drops `id`.
 #![no_main]
 
 use jit_provision_core::scim::{
@@ -123,6 +126,50 @@ fn body(text: &str) {
     }
 }
 
+fn request(text: &str) {
+    let mut parts = text.splitn(4, '\n');
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("");
+    let query = parts.next();
+    let body = parts.next();
+    let plan = scim::plan(
+        method,
+        path,
+        query,
+        body,
+        Some("https://app.example/scim/v2"),
+    );
+    match plan.get("error") {
+        Some(e) => {
+            let status = e["status"].as_u64().expect("an error has a numeric status");
+            assert!(matches!(status, 400 | 404 | 405 | 413 | 501), "{plan}");
+            assert_eq!(e["body"]["status"], serde_json::json!(status.to_string()));
+        }
+        None => {
+            let route = plan["route"].as_str().expect("a plan has a route");
+            if let Some(id) = plan.get("id") {
+                assert!(is_canonical_uuid(id.as_str().expect("ids are strings")));
+            }
+            if route == "list" {
+                assert!(plan["filter"].is_array());
+                assert!(plan["start_index"].as_u64().is_some_and(|s| s >= 1));
+                assert!(plan["count"]
+                    .as_u64()
+                    .is_some_and(|c| c <= scim::MAX_RESULTS));
+            }
+        }
+    }
+    if let Ok(doc) = parse_body(body) {
+        let names: Vec<String> = query.unwrap_or("").split(',').map(String::from).collect();
+        for (attrs, excluded) in [(&names[..], &[][..]), (&[][..], &names[..])] {
+            let out = scim::project(&doc, attrs, excluded);
+            if let Some(id) = doc.get("id") {
+                assert_eq!(out.get("id"), Some(id), "projection dropped id");
+            }
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     jit_provision_fuzz::within_memory_budget(data.len(), || {
@@ -130,5 +177,6 @@ fuzz_target!(|data: &[u8]| {
         query(&text);
         route(&text);
         body(&text);
+        request(&text);
     });
 });

@@ -144,19 +144,33 @@ fn user_attributes() -> Value {
         json!([
             attr("value", "The email address (jit.users.email)."),
             with(
-                attr("primary", "Always true for the stored email."),
-                "type",
-                json!("boolean"),
+                with(
+                    attr(
+                        "primary",
+                        "Always true: the stored email is the primary one."
+                    ),
+                    "type",
+                    json!("boolean"),
+                ),
+                "mutability",
+                json!("readOnly"),
             ),
         ]),
     );
+    // Required: it cannot be removed, since an unassigned `active` would
+    // have to either re-enable or disable the user (a POST without it
+    // creates an active user).
     let active = with(
-        attr(
-            "active",
-            "false blocks the user (jit_login refuses it); true lifts a block set through SCIM.",
+        with(
+            attr(
+                "active",
+                "false blocks the user (jit_login refuses it); true lifts a block set through SCIM.",
+            ),
+            "type",
+            json!("boolean"),
         ),
-        "type",
-        json!("boolean"),
+        "required",
+        json!(true),
     );
     json!([
         user_name,
@@ -194,11 +208,6 @@ fn group_attributes() -> Value {
         "mutability",
         json!("immutable"),
     );
-    let member_display = with(
-        attr("display", "The member's userName."),
-        "mutability",
-        json!("readOnly"),
-    );
     let members = with(
         with(
             with(
@@ -213,7 +222,7 @@ fn group_attributes() -> Value {
             json!(true),
         ),
         "subAttributes",
-        json!([member_value, member_ref, member_display]),
+        json!([member_value, member_ref]),
     );
     json!([display_name, members])
 }

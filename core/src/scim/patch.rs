@@ -521,6 +521,11 @@ fn enterprise(
                     if k.is_empty() {
                         return Err(unsupported(k));
                     }
+                    // A client may repeat the extension's URN in the value
+                    // (`"schemas": [...]`), as in a path-less value.
+                    if k.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
                     enterprise(op, k, Some(v), out)?;
                 }
             }

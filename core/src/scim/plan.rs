@@ -46,10 +46,23 @@ pub fn plan(
     body: Option<&str>,
     base_url: Option<&str>,
 ) -> Value {
-    match plan_route(method, path, query, body, base_url) {
+    // PostgreSQL's text and jsonb cannot hold U+0000, which JSON can
+    // (`"\u0000"`): a plan carrying one could not even reach the SQL side.
+    let planned = plan_route(method, path, query, body, base_url).and_then(|v| {
+        if contains_nul(&v) {
+            Err(ScimError::invalid_value(
+                "the request holds a U+0000 character, which no attribute can store",
+            ))
+        } else {
+            Ok(v)
+        }
+    });
+    match planned {
         Ok(v) => v,
         Err(e) => {
-            let mut err = json!({"status": e.status, "body": e.to_json()});
+            let mut body = e.to_json();
+            scrub_nul(&mut body);
+            let mut err = json!({"status": e.status, "body": body});
             if e.status == 405 {
                 if let (Some(allow), Some(obj)) = (allowed_methods(path), err.as_object_mut()) {
                     obj.insert("allow".into(), Value::String(allow.into()));
@@ -57,6 +70,25 @@ pub fn plan(
             }
             json!({ "error": err })
         }
+    }
+}
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(contains_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// Replaces U+0000 by U+FFFD in an error body (details quote the input).
+fn scrub_nul(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(a) => a.iter_mut().for_each(scrub_nul),
+        Value::Object(o) => o.values_mut().for_each(scrub_nul),
+        _ => {}
     }
 }
 
@@ -72,6 +104,14 @@ fn plan_route(
         Route::List(r) => {
             let q = parse_query(query)?;
             let filter = q.filter_for(r)?;
+            if filter
+                .as_ref()
+                .is_some_and(|f| f.all_of.iter().any(|c| c.value.contains('\0')))
+            {
+                return Err(ScimError::invalid_filter(
+                    "a filter value holds a U+0000 character, which no attribute can store",
+                ));
+            }
             list_plan(r, &q, filter.as_ref())
         }
         Route::Get(r, id) => {
@@ -282,6 +322,38 @@ mod tests {
         assert_eq!(
             p["changes"][1],
             json!({"op": "set", "attr": "given_name", "value": "B"})
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_not_passed_on() {
+        let body =
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a\u0000b"}"#;
+        let p = plan("POST", "/Users", None, Some(body), None);
+        assert_eq!(p["error"]["body"]["scimType"], "invalidValue");
+        let p = plan(
+            "GET",
+            "/Users",
+            Some("filter=userName%20eq%20%22x%00%22"),
+            None,
+            None,
+        );
+        assert_eq!(p["error"]["body"]["scimType"], "invalidFilter");
+        assert!(!p.to_string().contains("\\u0000"));
+        let p = plan("GET", "/Users/\u{0}", None, None, None);
+        assert_eq!(p["error"]["status"], 404);
+        assert!(!contains_nul(&p));
+    }
+
+    #[test]
+    fn search_is_not_implemented() {
+        assert_eq!(
+            plan("POST", "/.search", None, None, None)["error"]["status"],
+            501
+        );
+        assert_eq!(
+            plan("POST", "/Users/.search", None, None, None)["error"]["status"],
+            501
         );
     }
 

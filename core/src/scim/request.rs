@@ -157,6 +157,11 @@ fn parse_target(path: &str) -> Result<Target, ScimError> {
     if let Some(r) = resource {
         return match second {
             None => Ok(Target::Collection(r)),
+            Some(".search") => Err(ScimError::new(
+                501,
+                None,
+                format!("/{}/.search is not implemented", r.plural()),
+            )),
             Some(id) => canonical_uuid(id)
                 .map(|id| Target::Item(r, id))
                 .ok_or_else(|| {
@@ -188,7 +193,9 @@ fn parse_target(path: &str) -> Result<Target, ScimError> {
             .map(Target::Schema)
             .ok_or_else(not_found);
     }
-    if (is("Me") || is("Bulk")) && second.is_none() {
+    // POST /.search and /<Resource>/.search (RFC 7644 3.4.3) are not
+    // supported: 501, which clients take for "use GET", not 404.
+    if (is("Me") || is("Bulk") || is(".search")) && second.is_none() {
         return Err(ScimError::new(
             501,
             None,
