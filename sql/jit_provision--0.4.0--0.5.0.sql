@@ -28,6 +28,8 @@ alter table jit.users
     add column retired_at timestamptz;
 create index users_user_name_idx on jit.users (provider, lower(user_name));
 create index users_external_id_idx on jit.users (provider, external_id);
+create unique index users_scim_user_name_key on jit.users (provider, lower(user_name))
+    where scim_created_at is not null;
 comment on column jit.users.scim_blocked is
     'The block was set by SCIM (active = false, or DELETE); SCIM active = true lifts only such a block';
 comment on column jit.users.scim_created_at is
@@ -46,6 +48,7 @@ alter table jit.memberships
     add column via_login boolean not null default true,
     add column via_scim boolean not null default false,
     add constraint memberships_check check (via_login or via_scim);
+create index memberships_group_name_idx on jit.memberships (group_name);
 
 -- Same text as sql/login.sql.
 create or replace function jit._apply_login(p_identity jsonb)
@@ -61,6 +64,7 @@ declare
     v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
     v_user        jit.users;
     v_user_id     uuid;
+    v_user_name   text;
     v_blocked     boolean;
     v_created     boolean;
     v_grants      text[];
@@ -112,15 +116,22 @@ begin
         end if;
     end if;
 
-    -- A new user is visible to SCIM under the attribute that equals the
-    -- login subject (scim_subject), so a later SCIM create adopts the row.
+    -- A new user is visible to SCIM: userName = the subject (unless another
+    -- user of the provider has it, case-insensitively), and externalId = the
+    -- subject when that is the provider's scim_subject, so a later SCIM
+    -- create finds the row and adopts it. Only on a first login.
+    if v_user.id is null
+       and not exists (select from jit.users
+                       where provider = v_provider.name and lower(user_name) = lower(v_subject)) then
+        v_user_name := v_subject;
+    end if;
     insert into jit.users as u (provider, subject, email, name, given_name, family_name,
                                 attributes, last_login_at, login_count, user_name, external_id)
     values (v_provider.name, v_subject,
             p_identity ->> 'email', p_identity ->> 'name',
             p_identity ->> 'given_name', p_identity ->> 'family_name',
             coalesce(p_identity -> 'attributes', '{}'), now(), 1,
-            case when v_provider.scim_subject = 'userName' then v_subject end,
+            v_user_name,
             case when v_provider.scim_subject = 'externalId' then v_subject end)
     on conflict (provider, subject) do update
         set email = excluded.email,
@@ -147,7 +158,13 @@ begin
           and (g.idp_group = '*' or g.idp_group = any (v_idp_groups))
         order by 1);
 
-    insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
+    -- Only groups not there yet: a speculative insert of an existing name
+    -- would wait for any open transaction that changed that group's row
+    -- (a SCIM rename or member change), and costs an index probe per login.
+    insert into jit.groups (name)
+    select g from unnest(v_grants) g
+    where not exists (select from jit.groups x where x.name = g)
+    on conflict do nothing;
     -- A membership SCIM alone held gains the login's hold (via_login).
     insert into jit.memberships as m (user_id, group_name, source)
     select v_user_id, g, v_provider.name from unnest(v_grants) g
@@ -245,7 +262,8 @@ begin
                                           < v_at - v_p.stale_after)
               into v_enabled, v_stale
             from jit.users u
-            where u.provider = v_p.name and u.disabled_at is null and not u.blocked;
+            where u.provider = v_p.name and u.disabled_at is null and not u.blocked
+              and u.scim_created_at is null;
 
             -- Safety valve: a run that would disable more than max_share of
             -- the provider's enabled users (an IdP outage, a clock or
@@ -266,6 +284,7 @@ begin
                 set disabled_at = v_at,
                     updated_at = pg_catalog.now()
                 where u.provider = v_p.name and u.disabled_at is null and not u.blocked
+                  and u.scim_created_at is null
                   and coalesce(u.last_login_at, u.created_at) < v_at - v_p.stale_after
                 returning u.id)
             select coalesce(array_agg(d.id), '{}') into v_ids from d;
@@ -281,10 +300,12 @@ begin
         end if;
 
         -- Blocked (deprovisioned) users are kept: deleting the row would lift
-        -- the block, and the next login would create the user afresh.
+        -- the block, and the next login would create the user afresh. Users
+        -- SCIM created or adopted are the IdP's to disable and delete: a
+        -- row gone here would turn its later offboarding into a 404.
         if v_p.delete_after is not null then
             delete from jit.users u
-            where u.provider = v_p.name and not u.blocked
+            where u.provider = v_p.name and not u.blocked and u.scim_created_at is null
               and u.disabled_at < v_at - v_p.delete_after;
             get diagnostics deleted = row_count;
         end if;
@@ -690,6 +711,10 @@ begin
             -- A race the checks did not see (a login creating the same
             -- subject, another provider creating the same group name).
             return jit._scim_error(409, 'uniqueness', 'the resource conflicts with an existing one');
+        when program_limit_exceeded then
+            -- A backstop: values are bounded in the core well below the
+            -- index entry limit.
+            return jit._scim_error(400, 'invalidValue', 'a value is too long to be stored');
     end;
 end
 $$;
@@ -757,7 +782,9 @@ begin
 end
 $$;
 
--- The user `p_id` of the provider, locked; 404 when there is none (another
+-- The user `p_id` of the provider, locked (not against the KEY SHARE lock
+-- of a membership insert, so a concurrent login cannot deadlock with it);
+-- 404 when there is none (another
 -- provider's user, or one SCIM deleted, is "none").
 create function jit._scim_user_for_update(p_provider text, p_id uuid)
 returns jit.users
@@ -769,7 +796,7 @@ declare
 begin
     select * into v_user from jit.users u
     where u.id = p_id and u.provider = p_provider and u.retired_at is null
-    for update;
+    for no key update;
     if not found then
         perform jit._scim_fail(404, null, format('User %s not found', p_id));
     end if;
@@ -960,7 +987,7 @@ begin
         v_active := (v_in ->> 'active')::boolean;
         select * into v_user from jit.users u
         where u.provider = p.name and u.subject = v_subject
-        for update;
+        for no key update;
         if found and v_user.retired_at is not null then
             perform jit._scim_fail(409, 'uniqueness', format(
                 'the user with subject "%s" was deleted through SCIM; a DBA can remove its row to allow it again',
@@ -1095,7 +1122,7 @@ declare
 begin
     select * into v_group from jit.groups g
     where g.id = p_id and g.scim_provider = p_provider
-    for update;
+    for no key update;
     if not found then
         perform jit._scim_fail(404, null, format('Group %s not found', p_id));
     end if;
@@ -1175,17 +1202,45 @@ begin
 end
 $$;
 
--- A new name for a group: unique among all groups (jit.groups.name).
-create function jit._scim_rename_group(p_id uuid, p_name text)
+-- Whether group `name` is also another provider's: a member of it is
+-- another provider's user, or another provider's group_map grants it. Such
+-- a group is never adopted nor renamed by this provider's SCIM client (a
+-- rename moves every membership with it).
+create function jit._scim_group_shared(p_provider text, p_name text)
+returns boolean
+language plpgsql stable
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    return exists (select from jit.memberships m join jit.users u on u.id = m.user_id
+                   where m.group_name = p_name and u.provider <> p_provider)
+        or exists (select from jit.group_map gm
+                   where gm.app_group = p_name and gm.provider <> p_provider);
+end
+$$;
+
+-- A new name for a group: unique among all groups (jit.groups.name), and
+-- only for a group no other provider uses.
+create function jit._scim_rename_group(p_provider text, p_id uuid, p_name text)
 returns void
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
+declare
+    v_old text := (select g.name from jit.groups g where g.id = p_id);
 begin
+    if v_old = p_name then
+        return;
+    end if;
     if exists (select from jit.groups g where g.name = p_name and g.id <> p_id) then
         perform jit._scim_fail(409, 'uniqueness', format('a group named "%s" exists', p_name));
     end if;
-    update jit.groups g set name = p_name where g.id = p_id and g.name <> p_name;
+    if jit._scim_group_shared(p_provider, v_old) then
+        perform jit._scim_fail(400, 'mutability', format(
+            'group "%s" is also granted to another identity provider''s users; a DBA can rename it',
+            v_old));
+    end if;
+    update jit.groups g set name = p_name where g.id = p_id;
 end
 $$;
 
@@ -1252,8 +1307,9 @@ begin
     end if;
 
     if v_route = 'create' then
-        select * into v_group from jit.groups g where g.name = v_in ->> 'name' for update;
-        if found and v_group.scim_provider is not null then
+        select * into v_group from jit.groups g where g.name = v_in ->> 'name' for no key update;
+        if found and (v_group.scim_provider is not null
+                      or jit._scim_group_shared(p.name, v_group.name)) then
             perform jit._scim_fail(409, 'uniqueness',
                 format('a group named "%s" exists', v_in ->> 'name'));
         elsif found then
@@ -1295,7 +1351,7 @@ begin
     end if;
 
     if v_route = 'replace' then
-        perform jit._scim_rename_group(v_id, v_in ->> 'name');
+        perform jit._scim_rename_group(p.name, v_id, v_in ->> 'name');
         update jit.groups g set external_id = v_in ->> 'external_id' where g.id = v_id;
         perform jit._scim_hold_exactly(p.name, v_in ->> 'name',
                                        jit._scim_members(p.name, v_in -> 'members'));
@@ -1308,7 +1364,7 @@ begin
             case v_change ->> 'op'
             when 'set' then
                 if v_change ->> 'attr' = 'name' then
-                    perform jit._scim_rename_group(v_id, v_change ->> 'value');
+                    perform jit._scim_rename_group(p.name, v_id, v_change ->> 'value');
                 else
                     update jit.groups g set external_id = v_change ->> 'value' where g.id = v_id;
                 end if;

@@ -65,7 +65,8 @@ begin
                                           < v_at - v_p.stale_after)
               into v_enabled, v_stale
             from jit.users u
-            where u.provider = v_p.name and u.disabled_at is null and not u.blocked;
+            where u.provider = v_p.name and u.disabled_at is null and not u.blocked
+              and u.scim_created_at is null;
 
             -- Safety valve: a run that would disable more than max_share of
             -- the provider's enabled users (an IdP outage, a clock or
@@ -86,6 +87,7 @@ begin
                 set disabled_at = v_at,
                     updated_at = pg_catalog.now()
                 where u.provider = v_p.name and u.disabled_at is null and not u.blocked
+                  and u.scim_created_at is null
                   and coalesce(u.last_login_at, u.created_at) < v_at - v_p.stale_after
                 returning u.id)
             select coalesce(array_agg(d.id), '{}') into v_ids from d;
@@ -101,10 +103,12 @@ begin
         end if;
 
         -- Blocked (deprovisioned) users are kept: deleting the row would lift
-        -- the block, and the next login would create the user afresh.
+        -- the block, and the next login would create the user afresh. Users
+        -- SCIM created or adopted are the IdP's to disable and delete: a
+        -- row gone here would turn its later offboarding into a 404.
         if v_p.delete_after is not null then
             delete from jit.users u
-            where u.provider = v_p.name and not u.blocked
+            where u.provider = v_p.name and not u.blocked and u.scim_created_at is null
               and u.disabled_at < v_at - v_p.delete_after;
             get diagnostics deleted = row_count;
         end if;

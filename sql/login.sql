@@ -18,6 +18,7 @@ declare
     v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
     v_user        jit.users;
     v_user_id     uuid;
+    v_user_name   text;
     v_blocked     boolean;
     v_created     boolean;
     v_grants      text[];
@@ -69,15 +70,22 @@ begin
         end if;
     end if;
 
-    -- A new user is visible to SCIM under the attribute that equals the
-    -- login subject (scim_subject), so a later SCIM create adopts the row.
+    -- A new user is visible to SCIM: userName = the subject (unless another
+    -- user of the provider has it, case-insensitively), and externalId = the
+    -- subject when that is the provider's scim_subject, so a later SCIM
+    -- create finds the row and adopts it. Only on a first login.
+    if v_user.id is null
+       and not exists (select from jit.users
+                       where provider = v_provider.name and lower(user_name) = lower(v_subject)) then
+        v_user_name := v_subject;
+    end if;
     insert into jit.users as u (provider, subject, email, name, given_name, family_name,
                                 attributes, last_login_at, login_count, user_name, external_id)
     values (v_provider.name, v_subject,
             p_identity ->> 'email', p_identity ->> 'name',
             p_identity ->> 'given_name', p_identity ->> 'family_name',
             coalesce(p_identity -> 'attributes', '{}'), now(), 1,
-            case when v_provider.scim_subject = 'userName' then v_subject end,
+            v_user_name,
             case when v_provider.scim_subject = 'externalId' then v_subject end)
     on conflict (provider, subject) do update
         set email = excluded.email,
@@ -104,7 +112,13 @@ begin
           and (g.idp_group = '*' or g.idp_group = any (v_idp_groups))
         order by 1);
 
-    insert into jit.groups (name) select unnest(v_grants) on conflict do nothing;
+    -- Only groups not there yet: a speculative insert of an existing name
+    -- would wait for any open transaction that changed that group's row
+    -- (a SCIM rename or member change), and costs an index probe per login.
+    insert into jit.groups (name)
+    select g from unnest(v_grants) g
+    where not exists (select from jit.groups x where x.name = g)
+    on conflict do nothing;
     -- A membership SCIM alone held gains the login's hold (via_login).
     insert into jit.memberships as m (user_id, group_name, source)
     select v_user_id, g, v_provider.name from unnest(v_grants) g

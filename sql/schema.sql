@@ -108,6 +108,11 @@ create table jit.users (
 -- SCIM filters (userName eq, externalId eq) and userName uniqueness checks.
 create index users_user_name_idx on jit.users (provider, lower(user_name));
 create index users_external_id_idx on jit.users (provider, external_id);
+-- Among the users SCIM created or adopted, userName is unique per provider
+-- (case-insensitive) whatever the caller's isolation level. Users that only
+-- logged in are left out: a login never fails on a SCIM rule.
+create unique index users_scim_user_name_key on jit.users (provider, lower(user_name))
+    where scim_created_at is not null;
 comment on column jit.users.scim_blocked is
     'The block was set by SCIM (active = false, or DELETE); SCIM active = true lifts only such a block';
 comment on column jit.users.scim_created_at is
@@ -140,6 +145,8 @@ create table jit.memberships (
     primary key (user_id, group_name),
     check (via_login or via_scim)
 );
+-- A group's members (SCIM lists them; a rename cascades to them).
+create index memberships_group_name_idx on jit.memberships (group_name);
 comment on column jit.memberships.source is 'The provider that granted it; null for a grant made by hand (never removed by sync)';
 
 create table jit.login_events (

@@ -266,6 +266,10 @@ begin
             -- A race the checks did not see (a login creating the same
             -- subject, another provider creating the same group name).
             return jit._scim_error(409, 'uniqueness', 'the resource conflicts with an existing one');
+        when program_limit_exceeded then
+            -- A backstop: values are bounded in the core well below the
+            -- index entry limit.
+            return jit._scim_error(400, 'invalidValue', 'a value is too long to be stored');
     end;
 end
 $$;

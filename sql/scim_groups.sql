@@ -45,7 +45,7 @@ declare
 begin
     select * into v_group from jit.groups g
     where g.id = p_id and g.scim_provider = p_provider
-    for update;
+    for no key update;
     if not found then
         perform jit._scim_fail(404, null, format('Group %s not found', p_id));
     end if;
@@ -125,17 +125,45 @@ begin
 end
 $$;
 
--- A new name for a group: unique among all groups (jit.groups.name).
-create function jit._scim_rename_group(p_id uuid, p_name text)
+-- Whether group `name` is also another provider's: a member of it is
+-- another provider's user, or another provider's group_map grants it. Such
+-- a group is never adopted nor renamed by this provider's SCIM client (a
+-- rename moves every membership with it).
+create function jit._scim_group_shared(p_provider text, p_name text)
+returns boolean
+language plpgsql stable
+set search_path = pg_catalog, jit, pg_temp
+as $$
+begin
+    return exists (select from jit.memberships m join jit.users u on u.id = m.user_id
+                   where m.group_name = p_name and u.provider <> p_provider)
+        or exists (select from jit.group_map gm
+                   where gm.app_group = p_name and gm.provider <> p_provider);
+end
+$$;
+
+-- A new name for a group: unique among all groups (jit.groups.name), and
+-- only for a group no other provider uses.
+create function jit._scim_rename_group(p_provider text, p_id uuid, p_name text)
 returns void
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
 as $$
+declare
+    v_old text := (select g.name from jit.groups g where g.id = p_id);
 begin
+    if v_old = p_name then
+        return;
+    end if;
     if exists (select from jit.groups g where g.name = p_name and g.id <> p_id) then
         perform jit._scim_fail(409, 'uniqueness', format('a group named "%s" exists', p_name));
     end if;
-    update jit.groups g set name = p_name where g.id = p_id and g.name <> p_name;
+    if jit._scim_group_shared(p_provider, v_old) then
+        perform jit._scim_fail(400, 'mutability', format(
+            'group "%s" is also granted to another identity provider''s users; a DBA can rename it',
+            v_old));
+    end if;
+    update jit.groups g set name = p_name where g.id = p_id;
 end
 $$;
 
@@ -202,8 +230,9 @@ begin
     end if;
 
     if v_route = 'create' then
-        select * into v_group from jit.groups g where g.name = v_in ->> 'name' for update;
-        if found and v_group.scim_provider is not null then
+        select * into v_group from jit.groups g where g.name = v_in ->> 'name' for no key update;
+        if found and (v_group.scim_provider is not null
+                      or jit._scim_group_shared(p.name, v_group.name)) then
             perform jit._scim_fail(409, 'uniqueness',
                 format('a group named "%s" exists', v_in ->> 'name'));
         elsif found then
@@ -245,7 +274,7 @@ begin
     end if;
 
     if v_route = 'replace' then
-        perform jit._scim_rename_group(v_id, v_in ->> 'name');
+        perform jit._scim_rename_group(p.name, v_id, v_in ->> 'name');
         update jit.groups g set external_id = v_in ->> 'external_id' where g.id = v_id;
         perform jit._scim_hold_exactly(p.name, v_in ->> 'name',
                                        jit._scim_members(p.name, v_in -> 'members'));
@@ -258,7 +287,7 @@ begin
             case v_change ->> 'op'
             when 'set' then
                 if v_change ->> 'attr' = 'name' then
-                    perform jit._scim_rename_group(v_id, v_change ->> 'value');
+                    perform jit._scim_rename_group(p.name, v_id, v_change ->> 'value');
                 else
                     update jit.groups g set external_id = v_change ->> 'value' where g.id = v_id;
                 end if;

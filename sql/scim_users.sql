@@ -42,7 +42,9 @@ begin
 end
 $$;
 
--- The user `p_id` of the provider, locked; 404 when there is none (another
+-- The user `p_id` of the provider, locked (not against the KEY SHARE lock
+-- of a membership insert, so a concurrent login cannot deadlock with it);
+-- 404 when there is none (another
 -- provider's user, or one SCIM deleted, is "none").
 create function jit._scim_user_for_update(p_provider text, p_id uuid)
 returns jit.users
@@ -54,7 +56,7 @@ declare
 begin
     select * into v_user from jit.users u
     where u.id = p_id and u.provider = p_provider and u.retired_at is null
-    for update;
+    for no key update;
     if not found then
         perform jit._scim_fail(404, null, format('User %s not found', p_id));
     end if;
@@ -245,7 +247,7 @@ begin
         v_active := (v_in ->> 'active')::boolean;
         select * into v_user from jit.users u
         where u.provider = p.name and u.subject = v_subject
-        for update;
+        for no key update;
         if found and v_user.retired_at is not null then
             perform jit._scim_fail(409, 'uniqueness', format(
                 'the user with subject "%s" was deleted through SCIM; a DBA can remove its row to allow it again',

@@ -19,26 +19,19 @@
 //! * [`patch`]: a PATCH body → an ordered list of [`UserChange`] /
 //!   [`GroupChange`].
 //! * [`error`]: [`ScimError`] and its RFC 7644 Error body.
+//! * [`plan()`]: all of the above for one request, as the JSON plan the
+//!   SQL side executes; [`projection`]: `attributes` /
+//!   `excludedAttributes`; [`discovery`]: `/ServiceProviderConfig`,
+//!   `/ResourceTypes`, `/Schemas`; [`auth`]: bearer tokens.
 //!
-//! What the SQL side does with it (`jit.scim`): authenticate the bearer
-//! token (selects the provider), [`parse_route`], then per route: for a
-//! list, [`parse_query`] and [`Query::filter_for`], and turn each
-//! [`Comparison`] into `column = $n` (or `lower(column) = lower($n)` when
-//! not [`FilterAttr::case_exact`]) with the value as a bound parameter —
-//! never spliced into SQL text, never a `LIKE` pattern — skipping the query
-//! when [`Filter::can_match`] is false; for POST/PUT, [`parse_body`] then
-//! [`parse_user`] / [`parse_group`]; for PATCH, [`parse_body`] then
-//! [`normalize_user_patch`] / [`normalize_group_patch`], applying the
-//! changes in order inside one subtransaction (any failure: roll back,
-//! answer the error). Errors become `(status, headers, body)` with
-//! [`ScimError::to_json`] (and `Allow` from [`allowed_methods`] on 405).
-//!
-//! Not here (the SQL side's): the bearer token check (401) and provider
-//! isolation, 404 for unknown or retired ids, 409 `uniqueness`, adoption of
-//! a row a login created, the response documents (resources with `meta`,
-//! `ETag` / `If-Match`, ListResponse, applying `attributes` /
-//! `excludedAttributes`, ServiceProviderConfig, ResourceTypes, Schemas),
-//! membership ownership and the audit trail.
+//! What the SQL side does with it (`jit.scim`, `sql/scim*.sql`): the bearer
+//! token check (401) and provider isolation, 404 for unknown or retired
+//! ids, 409 `uniqueness`, adoption of a row a login created, the resource
+//! documents (`meta`, `ETag` / `If-Match`, ListResponse), membership
+//! ownership and the audit trail. Filter comparisons become fixed column
+//! expressions with the value as a bound parameter — never spliced into
+//! SQL text, never a `LIKE` pattern. Every change of one request runs in
+//! one subtransaction: any error rolls it all back.
 //!
 //! Choices:
 //!

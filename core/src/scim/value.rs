@@ -35,11 +35,25 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Longest stored string value, in bytes. Identifiers and names are far
+/// shorter; the bound keeps every value under PostgreSQL's btree entry
+/// limit (about 2.7 KB), so an index on it can never make a write fail.
+pub const MAX_VALUE_BYTES: usize = 1024;
+
+fn bounded(attr: &str, s: &str) -> Result<String, ScimError> {
+    if s.len() > MAX_VALUE_BYTES {
+        return Err(ScimError::invalid_value(format!(
+            "{attr} is longer than {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    Ok(s.to_string())
+}
+
 /// A string, or `None` for null.
 pub(crate) fn opt_string(attr: &str, v: &Value) -> Result<Option<String>, ScimError> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => bounded(attr, s).map(Some),
         other => Err(ScimError::invalid_value(format!(
             "{attr} must be a string, not {}",
             kind(other)
@@ -50,7 +64,7 @@ pub(crate) fn opt_string(attr: &str, v: &Value) -> Result<Option<String>, ScimEr
 /// A non-empty string (a required attribute).
 pub(crate) fn required_string(attr: &str, v: &Value) -> Result<String, ScimError> {
     match v {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+        Value::String(s) if !s.trim().is_empty() => bounded(attr, s),
         Value::String(_) => Err(ScimError::invalid_value(format!(
             "{attr} must not be empty"
         ))),
