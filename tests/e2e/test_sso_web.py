@@ -10,13 +10,15 @@ page showed; this test checks it field by field and against the database:
 the provisioned users, their synced groups after the IdP changed them, their
 RLS-separated notes, a replayed SAMLResponse POST refused with a readable
 page that names the reason `replayed`, and a SAMLResponse posted from a
-browser other than the one that asked for it refused as `request_mismatch`. It also writes
-docs/sso-web.png, the screenshot of the signed-in page the README shows."""
+browser other than the one that asked for it refused as `request_mismatch`. It also takes
+the screenshot of the signed-in page; with JIT_UPDATE_SCREENSHOT=1 it writes
+docs/sso-web.png, the one the README shows."""
 
 import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +28,11 @@ from conftest import APP_ROLE, HOST, PORT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sso-web"
-SCREENSHOT = ROOT / "docs" / "sso-web.png"
+# The README's screenshot is this test's: JIT_UPDATE_SCREENSHOT=1 writes it
+# to docs/sso-web.png; otherwise it goes to a scratch file, so that a test
+# run leaves the work tree as it was.
+SCREENSHOT = (ROOT / "docs" / "sso-web.png" if os.environ.get("JIT_UPDATE_SCREENSHOT") == "1"
+              else Path(tempfile.gettempdir()) / f"sso-web-{os.getpid()}.png")
 
 
 def free_ports(n):
