@@ -68,6 +68,7 @@ declare
     v_blocked     boolean;
     v_created     boolean;
     v_grants      text[];
+    v_missing     text[];
     v_result      jit._applied;
 begin
     select * into strict v_provider from jit.providers where name = p_identity ->> 'provider';
@@ -125,25 +126,42 @@ begin
                        where provider = v_provider.name and lower(user_name) = lower(v_subject)) then
         v_user_name := v_subject;
     end if;
-    insert into jit.users as u (provider, subject, email, name, given_name, family_name,
-                                attributes, last_login_at, login_count, user_name, external_id)
-    values (v_provider.name, v_subject,
-            p_identity ->> 'email', p_identity ->> 'name',
-            p_identity ->> 'given_name', p_identity ->> 'family_name',
-            coalesce(p_identity -> 'attributes', '{}'), now(), 1,
-            v_user_name,
-            case when v_provider.scim_subject = 'externalId' then v_subject end)
-    on conflict (provider, subject) do update
-        set email = excluded.email,
-            name = excluded.name,
-            given_name = excluded.given_name,
-            family_name = excluded.family_name,
-            attributes = excluded.attributes,
+    if v_user.id is not null then
+        -- A returning user, locked above: a plain update of that row.
+        update jit.users u
+        set email = p_identity ->> 'email',
+            name = p_identity ->> 'name',
+            given_name = p_identity ->> 'given_name',
+            family_name = p_identity ->> 'family_name',
+            attributes = coalesce(p_identity -> 'attributes', '{}'),
             updated_at = now(),
             last_login_at = now(),
             login_count = u.login_count + 1,
             disabled_at = null
-    returning u.id, u.blocked, (u.xmax = 0) into v_user_id, v_blocked, v_created;
+        where u.id = v_user.id
+        returning u.id, u.blocked, false into v_user_id, v_blocked, v_created;
+    else
+        -- A first login: concurrent first logins of one user meet here.
+        insert into jit.users as u (provider, subject, email, name, given_name, family_name,
+                                    attributes, last_login_at, login_count, user_name, external_id)
+        values (v_provider.name, v_subject,
+                p_identity ->> 'email', p_identity ->> 'name',
+                p_identity ->> 'given_name', p_identity ->> 'family_name',
+                coalesce(p_identity -> 'attributes', '{}'), now(), 1,
+                v_user_name,
+                case when v_provider.scim_subject = 'externalId' then v_subject end)
+        on conflict (provider, subject) do update
+            set email = excluded.email,
+                name = excluded.name,
+                given_name = excluded.given_name,
+                family_name = excluded.family_name,
+                attributes = excluded.attributes,
+                updated_at = now(),
+                last_login_at = now(),
+                login_count = u.login_count + 1,
+                disabled_at = null
+        returning u.id, u.blocked, (u.xmax = 0) into v_user_id, v_blocked, v_created;
+    end if;
 
     -- A row created by a concurrent first login of the same user may have
     -- been blocked in between; the upsert above waited for it.
@@ -152,24 +170,35 @@ begin
     end if;
 
     -- 5. memberships: grants by mapping; '*' grants to everyone of the provider.
+    -- (One index scan over the provider's mappings: '*' is looked up as one
+    -- more of the token's groups.)
     v_grants := array(
         select distinct g.app_group from jit.group_map g
         where g.provider = v_provider.name
-          and (g.idp_group = '*' or g.idp_group = any (v_idp_groups))
+          and g.idp_group = any (v_idp_groups || '*'::text)
         order by 1);
 
-    -- Only groups not there yet: a speculative insert of an existing name
-    -- would wait for any open transaction that changed that group's row
-    -- (a SCIM rename or member change), and costs an index probe per login.
-    insert into jit.groups (name)
-    select g from unnest(v_grants) g
-    where not exists (select from jit.groups x where x.name = g)
-    on conflict do nothing;
-    -- A membership SCIM alone held gains the login's hold (via_login).
-    insert into jit.memberships as m (user_id, group_name, source)
-    select v_user_id, g, v_provider.name from unnest(v_grants) g
-    on conflict (user_id, group_name) do update set via_login = true
-        where not m.via_login;
+    -- Only the grants this user does not hold yet: a returning user with
+    -- the same groups writes nothing here. (An ON CONFLICT that finds the
+    -- row would still lock it, a write of its own.)
+    v_missing := array(
+        select g from unnest(v_grants) g
+        where not exists (select from jit.memberships m
+                          where m.user_id = v_user_id and m.group_name = g and m.via_login));
+    if cardinality(v_missing) > 0 then
+        -- Only groups not there yet: a speculative insert of an existing
+        -- name would wait for any open transaction that changed that
+        -- group's row (a SCIM rename or member change).
+        insert into jit.groups (name)
+        select g from unnest(v_missing) g
+        where not exists (select from jit.groups x where x.name = g)
+        on conflict do nothing;
+        -- A membership SCIM alone held gains the login's hold (via_login).
+        insert into jit.memberships as m (user_id, group_name, source)
+        select v_user_id, g, v_provider.name from unnest(v_missing) g
+        on conflict (user_id, group_name) do update set via_login = true
+            where not m.via_login;
+    end if;
 
     -- Sync removes only what this provider's logins granted, and never on a
     -- partial group list (Entra ID overage): then it only adds. A membership
