@@ -55,6 +55,7 @@ create or replace function jit._apply_login(p_identity jsonb)
 returns jit._applied
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
+set enable_seqscan = off
 as $$
 declare
     v_provider    jit.providers;

@@ -5,10 +5,16 @@
 -- raises SQLSTATE 28000 and leaves a log line, and the caller's transaction
 -- (and with it every row written below) rolls back.
 
+-- Every statement below finds its rows through an index. Its plans are
+-- cached for the life of the backend, and a plan made while a table was
+-- small (a new installation, an empty memberships table) would otherwise
+-- keep scanning the whole table as it grows, until the next ANALYZE.
+-- enable_seqscan = off makes the index the plan from the first login on.
 create function jit._apply_login(p_identity jsonb)
 returns jit._applied
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
+set enable_seqscan = off
 as $$
 declare
     v_provider    jit.providers;
