@@ -144,3 +144,33 @@ def test_a_login_does_not_wait_for_an_open_scim_group_write(scim, admin, dbname)
         t.join(30)
         scim_tx.rollback()
     assert result.get("verdict") == ("ok", True, ["eng"]), result
+
+
+def test_scim_respects_the_seat_limit(scim, admin):
+    admin.execute("update jit.providers set seat_limit = 1 where name = 'okta'")
+    ann = scim.create_user("ann")["id"]
+    before = snapshot(admin)
+    r = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ben"})
+    assert r.status == 403 and r.body["detail"].startswith("seat_limit_reached"), r.text
+    assert snapshot(admin) == before
+    # A user created inactive takes no seat.
+    assert scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "cid", "active": False}).status == 201
+    # Ann's deactivation frees her seat for Ben; her reactivation then finds none.
+    assert scim.patch_ops(f"/Users/{ann}", {"op": "replace", "path": "active", "value": False}).status == 200
+    assert scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ben"}).status == 201
+    before = snapshot(admin)
+    r = scim.patch_ops(f"/Users/{ann}", {"op": "replace", "path": "active", "value": True})
+    assert r.status == 403 and r.body["detail"].startswith("seat_limit_reached"), r.text
+    assert snapshot(admin) == before
+    assert user_row(admin, ann)["blocked"] is True
+
+
+def test_a_disabled_provider_changes_nothing_through_scim(scim, admin):
+    uid = scim.create_user("dora")["id"]
+    admin.execute("update jit.providers set enabled = false where name = 'okta'")
+    before = snapshot(admin)
+    for r in (scim.get(f"/Users/{uid}"),
+              scim.patch_ops(f"/Users/{uid}", {"op": "replace", "path": "active", "value": False}),
+              scim.delete(f"/Users/{uid}")):
+        assert_error(r, 403)
+    assert snapshot(admin) == before
