@@ -174,3 +174,21 @@ def test_a_disabled_provider_changes_nothing_through_scim(scim, admin):
               scim.delete(f"/Users/{uid}")):
         assert_error(r, 403)
     assert snapshot(admin) == before
+
+
+def test_the_readme_dba_grant_survives_scim_and_login_sync(scim, admin, app):
+    import os
+    import re
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    (grant,) = re.findall(r"<!-- tested: tests/e2e/test_scim_hardening.py -->\n```sql\n(.*?)```", readme, re.S)
+    verdict(app, scim.idp, "bob")
+    bob = str(admin.execute("select id from jit.users where subject = 'bob'").fetchone()[0])
+    gid = scim.create_group("auditors", members=[bob])["id"]
+    assert memberships(admin, bob)["auditors"] == ("okta", True, False)
+    admin.execute(grant.replace("$1", "%s").replace("$2", "%s"), (bob, "auditors"))
+    assert memberships(admin, bob)["auditors"] == (None, True, True)
+    # SCIM lets go of its hold; a login whose token maps to no group syncs.
+    r = scim.patch_ops(f"/Groups/{gid}", {"op": "Remove", "path": "members", "value": [{"value": bob}]})
+    assert r.status == 200 and r.body.get("members", []) == [], r.text
+    assert verdict(app, scim.idp, "bob") == ("ok", False, ["auditors"])
+    assert memberships(admin, bob)["auditors"] == (None, False, True)
