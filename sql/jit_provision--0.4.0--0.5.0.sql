@@ -58,7 +58,7 @@ set search_path = pg_catalog, jit, pg_temp
 set enable_seqscan = off
 as $$
 declare
-    v_provider    jit.providers;
+    v_provider    record;
     v_subject     text := p_identity ->> 'subject';
     v_token_id    text := p_identity ->> 'token_id';
     v_idp_groups  text[] := array(select jsonb_array_elements_text(p_identity -> 'idp_groups'));
@@ -72,7 +72,11 @@ declare
     v_missing     text[];
     v_result      jit._applied;
 begin
-    select * into strict v_provider from jit.providers where name = p_identity ->> 'provider';
+    -- The settings the write path needs, not the row: its keys (jwks,
+    -- certificates) can be large, and the verifier has read them already.
+    select p.name, p.clock_skew, p.seat_limit, p.sync_groups, p.scim_subject, p.on_login
+    into strict v_provider
+    from jit.providers p where p.name = p_identity ->> 'provider';
 
     -- 2. replay: the token id may be used once until the token expires (plus
     -- the skew the verifier allowed). An expired entry is taken over.
