@@ -707,12 +707,10 @@ begin
 
     v_plan := jit._scim_plan(p_method, p_path, p_query, p_body, p_base_url);
     if v_plan ? 'error' then
-        return jit._scim_response((v_plan #>> '{error,status}')::integer, v_plan #> '{error,body}')
-            || case when v_plan #> '{error}' ? 'allow'
-                    then jsonb_build_object('headers', jsonb_build_object(
-                             'Content-Type', 'application/scim+json',
-                             'Allow', v_plan #>> '{error,allow}'))
-                    else '{}' end;
+        -- A 405 names the methods the path takes (Allow).
+        return jsonb_strip_nulls(jsonb_set(
+            jit._scim_response((v_plan #>> '{error,status}')::integer, v_plan #> '{error,body}'),
+            '{headers,Allow}', coalesce(v_plan #> '{error,allow}', 'null')));
     end if;
     v_route := v_plan ->> 'route';
     v_resource := v_plan ->> 'resource';

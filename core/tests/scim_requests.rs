@@ -1705,3 +1705,23 @@ fn entra_validator_query_with_raw_quotes() {
         bad(ScimType::InvalidFilter),
     );
 }
+
+#[test]
+fn attribute_lists_are_deduplicated_and_bounded() {
+    let q = parse_query(Some("attributes=userName,USERNAME,%20username,emails")).unwrap();
+    assert_eq!(q.attributes, vec!["userName", "emails"]);
+    // Repeats do not count against the bound ...
+    let many_repeats = vec!["displayName"; 5000].join(",");
+    let q = parse_query(Some(&format!("excludedAttributes={many_repeats}"))).unwrap();
+    assert_eq!(q.excluded_attributes, vec!["displayName"]);
+    // ... distinct names do.
+    let names: Vec<String> = (0..=jit_provision_core::scim::request::MAX_ATTRIBUTE_NAMES)
+        .map(|i| format!("a{i}"))
+        .collect();
+    let at_limit = names[..names.len() - 1].join(",");
+    assert!(parse_query(Some(&format!("attributes={at_limit}"))).is_ok());
+    for param in ["attributes", "excludedAttributes"] {
+        let e = parse_query(Some(&format!("{param}={}", names.join(",")))).unwrap_err();
+        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
+    }
+}

@@ -15,6 +15,12 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Largest raw query string accepted; larger is `400 invalidValue`.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
+/// Most distinct names one `attributes` / `excludedAttributes` may list.
+/// The schemas have about twenty attributes; the bound keeps the work of
+/// shaping every resource of a page proportional to the page, not to the
+/// page times the query string.
+pub const MAX_ATTRIBUTE_NAMES: usize = 64;
+
 /// Most resources one list response returns (`count` is clamped to it);
 /// the SQL side advertises it as `filter.maxResults`.
 pub const MAX_RESULTS: u64 = 1000;
@@ -215,7 +221,7 @@ pub struct Query {
     /// Page size: negative is 0, above [`MAX_RESULTS`] is [`MAX_RESULTS`];
     /// `None` when absent (the SQL side uses [`MAX_RESULTS`]).
     pub count: Option<u64>,
-    /// `attributes`, split on commas, trimmed, empty items dropped.
+    /// `attributes`, split on commas, trimmed, empty items and repeats dropped.
     pub attributes: Vec<String>,
     /// `excludedAttributes`, likewise.
     pub excluded_attributes: Vec<String>,
@@ -298,23 +304,39 @@ pub fn parse_query(raw: Option<&str>) -> Result<Query, ScimError> {
             if std::mem::replace(&mut seen_attrs, true) {
                 return Err(twice("attributes"));
             }
-            q.attributes = attribute_list(&decode(ScimError::invalid_value)?);
+            q.attributes = attribute_list("attributes", &decode(ScimError::invalid_value)?)?;
         } else if is("excludedAttributes") {
             if std::mem::replace(&mut seen_excluded, true) {
                 return Err(twice("excludedAttributes"));
             }
-            q.excluded_attributes = attribute_list(&decode(ScimError::invalid_value)?);
+            q.excluded_attributes =
+                attribute_list("excludedAttributes", &decode(ScimError::invalid_value)?)?;
         }
     }
     Ok(q)
 }
 
-fn attribute_list(v: &str) -> Vec<String> {
-    v.split(',')
+/// The names of a comma-separated list, trimmed, empty items dropped,
+/// repeats (in any case) kept once; more than [`MAX_ATTRIBUTE_NAMES`] is
+/// `400 invalidValue`.
+fn attribute_list(param: &str, v: &str) -> Result<Vec<String>, ScimError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for a in v
+        .split(',')
         .map(|a| a.trim_matches(|c: char| c == ' ' || c == '\t'))
         .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .collect()
+    {
+        if seen.insert(a.to_ascii_lowercase()) {
+            if out.len() == MAX_ATTRIBUTE_NAMES {
+                return Err(ScimError::invalid_value(format!(
+                    "{param} lists more than {MAX_ATTRIBUTE_NAMES} attributes"
+                )));
+            }
+            out.push(a.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// `-?[0-9]+`, saturating at the i64 range.
