@@ -10,7 +10,6 @@ noise:
   scripts/bench_peer.py): PyJWT verification of the same ID tokens in the
   application, then its statements over psycopg, on its own tables (schema
   "peer"), one process per client;
-* jit_provision's own write path with the verification left out ("plain");
 * SCIM PATCH deactivate/reactivate through jit.scim beside the plain SQL
   update it performs.
 
@@ -52,9 +51,9 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=4)
 ap.add_argument("--warmup", type=int, default=300, help="uncounted logins per client and series before round 1")
 ap.add_argument("--transactions", type=int, default=3000,
-                help="OIDC logins per client per round (jit_login, plain, bare, peer)")
+                help="OIDC logins per client per round (jit_login, bare, peer)")
 ap.add_argument("--saml-transactions", type=int, default=3000,
-                help="SAML logins per client per round (jit_login, plain, bare)")
+                help="SAML logins per client per round (jit_login, bare)")
 ap.add_argument("--scim-transactions", type=int, default=3000, help="SCIM PATCH requests per client per round")
 ap.add_argument("--clients", type=int, default=4, help="pgbench clients, and app-side peer processes")
 ap.add_argument("--users", type=int, default=1000, help="distinct subjects the tokens cycle through")
@@ -142,7 +141,7 @@ with connect() as db:
     db.execute("create extension jit_provision")
     db.execute("create role bench_app login")
     db.execute("create schema bench")
-    db.execute("create table bench.tokens (kind text, id bigint, token text not null, identity jsonb, "
+    db.execute("create table bench.tokens (kind text, id bigint, token text not null, "
                "subject text not null, groups text[] not null, primary key (kind, id))")
     # The bare reference, and the peer's tables (the same DDL: the peer
     # issues its statements against them), each in a schema of its own.
@@ -163,25 +162,13 @@ with connect() as db:
         idp.register(db)
         db.execute("insert into jit.group_map select %s, 'g' || i, 'g' || i from generate_series(1, %s) i",
                    (idp.name, N_GROUPS))
-        for use in ("jit", "plain", "bare"):
+        for use in ("jit", "bare"):
             db.execute(f"create sequence bench.{kind}_{use}_seq")
         mint_into(db, kind, n)
         sizes[kind] = db.execute("select avg(length(token))::int from bench.tokens where kind = %s", (kind,)).fetchone()[0]
     if args.rss_logins:
         mint_into(db, "rss", rss_per_client * args.clients)
         db.execute("create sequence bench.rss_jit_seq")
-    # The "plain" series gets each token's identity precomputed (and a token
-    # id of its own, so it never replays the jit_login series' tokens). It
-    # still fetches the token row, detoasting it as jit_login's series does,
-    # so the ratio isolates verification and the shell around it.
-    db.execute("update bench.tokens set identity = jit._verify(token, null, null) "
-               "|| jsonb_build_object('token_id', 'plain-' || kind || id) where kind in ('oidc', 'saml')")
-    db.execute("""
-        create function bench.plain_login(p_kind text, p_id bigint) returns jit.login_result
-        language sql security definer set search_path = pg_catalog, jit, pg_temp
-        as $$ select a.user_id, a.created, a.groups
-              from bench.tokens t, jit._apply_login(t.identity) a
-              where t.kind = p_kind and t.id = p_id and length(t.token) > 0 $$""")
     # SCIM: the same users, deactivated and reactivated in turn (an odd
     # sequence number deactivates user n, the next even one reactivates
     # it), through jit.scim with a real bearer token, and through the plain
@@ -223,7 +210,6 @@ with connect() as db:
     db.execute("grant usage on schema bench to bench_app")
     db.execute("grant select on bench.tokens, bench.scim_users to bench_app")
     db.execute("grant usage on all sequences in schema bench to bench_app")
-    db.execute("grant execute on function bench.plain_login(text, bigint) to bench_app")
     db.execute("vacuum analyze")
 
 # name -> (kind, what it does, pgbench script or None for the peer, PGOPTIONS)
@@ -243,9 +229,6 @@ for kind in login_kinds:
         series["oidc peer"] = (
             kind, "appside_peer.py worker, same ID tokens: PyJWT verify in the app, its statements over "
                   "psycopg (schema peer), one process per client", None, None)
-    series[f"{kind} plain"] = (
-        kind, "jit._apply_login(identity precomputed): jit_login's own write path, no verification",
-        f"select * from bench.plain_login('{kind}', (select nextval('bench.{kind}_plain_seq')));\n", None)
 # \set picks the user (two consecutive sequence numbers: one user) and the
 # state; both series do exactly the same sequence of changes.
 for name, what, call in (
@@ -440,8 +423,6 @@ print()
 ratios = [("oidc jit/bare", "oidc jit_login", "oidc bare"),
           ("saml jit/bare", "saml jit_login", "saml bare"),
           ("oidc jit/peer", "oidc jit_login", "oidc peer"),
-          ("oidc jit/plain", "oidc jit_login", "oidc plain"),
-          ("saml jit/plain", "saml jit_login", "saml plain"),
           ("scim jit.scim/plain", "scim jit.scim", "scim plain")]
 print(f"  {'ratio (per round)':22s}{heads}{'':9s}{'median':>9s}")
 for label, a, b in ratios:

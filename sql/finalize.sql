@@ -110,6 +110,17 @@ for each statement execute function jit._config_changed_trigger();
 alter table jit.claim_map enable always trigger claim_map_changed;
 alter table jit.claim_map enable always trigger claim_map_truncated;
 
+-- jit_login keeps a per-backend copy of a provider's group mappings
+-- (src/cache.rs): a change to them drops it, as a change to the provider does.
+create trigger group_map_changed
+after insert or update or delete on jit.group_map
+for each row execute function jit._config_changed_trigger();
+create trigger group_map_truncated
+after truncate on jit.group_map
+for each statement execute function jit._config_changed_trigger();
+alter table jit.group_map enable always trigger group_map_changed;
+alter table jit.group_map enable always trigger group_map_truncated;
+
 -------------------------------------------------------------------------------
 -- Row-level security: a non-admin role sees only its own identity's rows
 -------------------------------------------------------------------------------

@@ -1,16 +1,83 @@
 -- The write path of jit_login, steps 2 to 6 of the contract (the on_login
--- hook is called by the shell afterwards, as the hook function's owner). The Rust shell
--- calls it once per login with the identity the core verified; nothing here
--- reads the token itself. Every rejection goes through jit._reject, so it
--- raises SQLSTATE 28000 and leaves a log line, and the caller's transaction
--- (and with it every row written below) rolls back.
+-- hook is called by the shell afterwards, as the hook function's owner).
+-- Nothing here reads the token itself. Every rejection goes through
+-- jit._reject, so it raises SQLSTATE 28000 and leaves a log line, and the
+-- caller's transaction (and with it every row written below) rolls back.
+--
+-- Most logins are a returning user whose groups did not change. The shell
+-- (src/write_path.rs) runs that case as one statement: the replay row, the
+-- user's update, the audit row, and a read of the memberships. Whatever that
+-- statement does not settle comes here: a replayed token, a first login, a
+-- blocked user (jit._apply_login); groups that changed
+-- (jit._sync_login_groups). The application groups a login grants are
+-- computed by the shell from its per-backend copy of jit.group_map
+-- (core/src/group_map.rs) and passed in as p_grants.
 
 -- Every statement below finds its rows through an index. Its plans are
 -- cached for the life of the backend, and a plan made while a table was
 -- small (a new installation, an empty memberships table) would otherwise
 -- keep scanning the whole table as it grows, until the next ANALYZE.
 -- enable_seqscan = off makes the index the plan from the first login on.
-create function jit._apply_login(p_identity jsonb)
+
+-- 5. memberships: p_grants are the application groups the login grants.
+-- Returns the user's groups afterwards, sorted.
+create function jit._sync_login_groups(p_user_id uuid, p_provider text, p_grants text[],
+                                       p_sync boolean)
+returns text[]
+language plpgsql
+set search_path = pg_catalog, jit, pg_temp
+set enable_seqscan = off
+as $$
+declare
+    v_missing text[];
+begin
+    -- Only the grants this user does not hold yet: a returning user with
+    -- the same groups writes nothing here. (An ON CONFLICT that finds the
+    -- row would still lock it, a write of its own.)
+    v_missing := array(
+        select g from unnest(p_grants) g
+        where not exists (select from jit.memberships m
+                          where m.user_id = p_user_id and m.group_name = g and m.via_login));
+    if cardinality(v_missing) > 0 then
+        -- Only groups not there yet: a speculative insert of an existing
+        -- name would wait for any open transaction that changed that
+        -- group's row (a SCIM rename or member change).
+        insert into jit.groups (name)
+        select g from unnest(v_missing) g
+        where not exists (select from jit.groups x where x.name = g)
+        on conflict do nothing;
+        -- A membership SCIM alone held gains the login's hold (via_login).
+        insert into jit.memberships as m (user_id, group_name, source)
+        select p_user_id, g, p_provider from unnest(v_missing) g
+        on conflict (user_id, group_name) do update set via_login = true
+            where not m.via_login;
+    end if;
+
+    -- Sync removes only what this provider's logins granted, and never on a
+    -- partial group list (Entra ID overage): then it only adds. A membership
+    -- SCIM also holds stays, with the login's hold dropped.
+    if p_sync then
+        with released as (
+            update jit.memberships
+            set via_login = false
+            where user_id = p_user_id and source = p_provider and via_login and via_scim
+              and group_name <> all (p_grants))
+        delete from jit.memberships
+        where user_id = p_user_id and source = p_provider and via_login and not via_scim
+          and group_name <> all (p_grants);
+    end if;
+
+    return array(select m.group_name from jit.memberships m
+                 where m.user_id = p_user_id order by 1);
+end
+$$;
+
+-- The whole write path, for the logins the shell's single statement does
+-- not settle. p_replay_claimed: that statement already wrote this token's
+-- jit.seen_tokens row (so the token is fresh), and found no returning
+-- user it could update.
+create function jit._apply_login(p_identity jsonb, p_grants text[],
+                                 p_replay_claimed boolean default false)
 returns jit._applied
 language plpgsql
 set search_path = pg_catalog, jit, pg_temp
@@ -20,15 +87,12 @@ declare
     v_provider    record;
     v_subject     text := p_identity ->> 'subject';
     v_token_id    text := p_identity ->> 'token_id';
-    v_idp_groups  text[] := array(select jsonb_array_elements_text(p_identity -> 'idp_groups'));
     v_complete    boolean := coalesce((p_identity ->> 'groups_complete')::boolean, true);
     v_user        jit.users;
     v_user_id     uuid;
     v_user_name   text;
     v_blocked     boolean;
     v_created     boolean;
-    v_grants      text[];
-    v_missing     text[];
     v_result      jit._applied;
 begin
     -- The settings the write path needs, not the row: its keys (jwks,
@@ -39,22 +103,24 @@ begin
 
     -- 2. replay: the token id may be used once until the token expires (plus
     -- the skew the verifier allowed). An expired entry is taken over.
-    insert into jit.seen_tokens as s (provider, token_id, expires_at)
-    values (v_provider.name, v_token_id,
-            to_timestamp((p_identity ->> 'expires_at')::double precision) + v_provider.clock_skew)
-    on conflict (provider, token_id) do update
-        set expires_at = excluded.expires_at
-        where s.expires_at <= now();
-    if not found then
-        perform jit._reject(v_provider.name, 'replayed',
-                            'token id was already used', v_token_id, v_subject);
+    if not p_replay_claimed then
+        insert into jit.seen_tokens as s (provider, token_id, expires_at)
+        values (v_provider.name, v_token_id,
+                to_timestamp((p_identity ->> 'expires_at')::double precision) + v_provider.clock_skew)
+        on conflict (provider, token_id) do update
+            set expires_at = excluded.expires_at
+            where s.expires_at <= now();
+        if not found then
+            perform jit._reject(v_provider.name, 'replayed',
+                                'token id was already used', v_token_id, v_subject);
+        end if;
     end if;
 
     -- 3. admission, and 4. upsert. An existing user is locked first, so a
     -- concurrent deprovision cannot slip between the check and the update.
     select * into v_user from jit.users
     where provider = v_provider.name and subject = v_subject
-    for update;
+    for no key update;
 
     if found and v_user.blocked then
         perform jit._reject(v_provider.name, 'user_blocked',
@@ -133,50 +199,9 @@ begin
         perform jit._reject(v_provider.name, 'user_blocked', 'user is blocked', v_token_id, v_subject);
     end if;
 
-    -- 5. memberships: grants by mapping; '*' grants to everyone of the provider.
-    -- (One index scan over the provider's mappings: '*' is looked up as one
-    -- more of the token's groups.)
-    v_grants := array(
-        select distinct g.app_group from jit.group_map g
-        where g.provider = v_provider.name
-          and g.idp_group = any (v_idp_groups || '*'::text)
-        order by 1);
-
-    -- Only the grants this user does not hold yet: a returning user with
-    -- the same groups writes nothing here. (An ON CONFLICT that finds the
-    -- row would still lock it, a write of its own.)
-    v_missing := array(
-        select g from unnest(v_grants) g
-        where not exists (select from jit.memberships m
-                          where m.user_id = v_user_id and m.group_name = g and m.via_login));
-    if cardinality(v_missing) > 0 then
-        -- Only groups not there yet: a speculative insert of an existing
-        -- name would wait for any open transaction that changed that
-        -- group's row (a SCIM rename or member change).
-        insert into jit.groups (name)
-        select g from unnest(v_missing) g
-        where not exists (select from jit.groups x where x.name = g)
-        on conflict do nothing;
-        -- A membership SCIM alone held gains the login's hold (via_login).
-        insert into jit.memberships as m (user_id, group_name, source)
-        select v_user_id, g, v_provider.name from unnest(v_missing) g
-        on conflict (user_id, group_name) do update set via_login = true
-            where not m.via_login;
-    end if;
-
-    -- Sync removes only what this provider's logins granted, and never on a
-    -- partial group list (Entra ID overage): then it only adds. A membership
-    -- SCIM also holds stays, with the login's hold dropped.
-    if v_provider.sync_groups and v_complete then
-        with released as (
-            update jit.memberships
-            set via_login = false
-            where user_id = v_user_id and source = v_provider.name and via_login and via_scim
-              and group_name <> all (v_grants))
-        delete from jit.memberships
-        where user_id = v_user_id and source = v_provider.name and via_login and not via_scim
-          and group_name <> all (v_grants);
-    end if;
+    -- 5. memberships.
+    v_result.groups := jit._sync_login_groups(v_user_id, v_provider.name, p_grants,
+                                              v_provider.sync_groups and v_complete);
 
     -- 6. the audit row (the hook runs next, in the shell, same transaction).
     insert into jit.login_events (provider, subject, user_id, outcome, token_id)
@@ -185,8 +210,6 @@ begin
 
     v_result.user_id := v_user_id;
     v_result.created := v_created;
-    v_result.groups := array(select m.group_name from jit.memberships m
-                             where m.user_id = v_user_id order by 1);
     if v_provider.on_login is not null then
         v_result.hook := v_provider.on_login::regproc::text;
         v_result.hook_owner := (select proowner from pg_proc where oid = v_provider.on_login);

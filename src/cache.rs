@@ -1,8 +1,11 @@
-//! Per-backend cache of verifier-ready providers, keyed by issuer.
+//! Per-backend caches of provider configuration: verifier-ready providers,
+//! keyed by issuer, and the few settings and group mappings the write path
+//! needs, keyed by provider name.
 //!
 //! Parsing a JWKS or a certificate is the expensive part of a login, so it
-//! happens once per backend. Writes to `jit.providers` and `jit.claim_map`
-//! fire a trigger that queues a relcache invalidation of `jit.providers`;
+//! happens once per backend; reading the group mappings once per backend
+//! saves every login a query. Writes to `jit.providers`, `jit.claim_map` and
+//! `jit.group_map` fire a trigger that queues a relcache invalidation of `jit.providers`;
 //! Postgres delivers it to every backend at its next transaction start (and
 //! to the writing backend at its next command), where the callback below
 //! drops the cache. No SQL runs on a cache hit.
@@ -11,11 +14,26 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use jit_provision_core::group_map::GroupMap;
 use jit_provision_core::Provider;
+use pgrx::datum::Interval;
 use pgrx::prelude::*;
+
+/// What the write path needs of a provider besides what the verifier has.
+pub struct WriteSettings {
+    /// Added to a token's expiry for its `jit.seen_tokens` row: the
+    /// verifier accepts a token that long after it expired.
+    pub clock_skew: Interval,
+    pub sync_groups: bool,
+    /// `on_login`, the hook function's oid (its name and owner are looked
+    /// up at each call: a rename or an owner change does not touch this row).
+    pub on_login: Option<pg_sys::Oid>,
+    pub group_map: GroupMap,
+}
 
 thread_local! {
     static PROVIDERS: RefCell<HashMap<String, Rc<Provider>>> = RefCell::new(HashMap::new());
+    static WRITE_SETTINGS: RefCell<HashMap<String, Rc<WriteSettings>>> = RefCell::new(HashMap::new());
     /// OID of jit.providers, learned at the first load; invalidations of other
     /// relations leave the cache alone.
     static PROVIDERS_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
@@ -34,6 +52,11 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     if relid == pg_sys::InvalidOid || relid == ours {
         PROVIDERS.with(|p| {
             if let Ok(mut map) = p.try_borrow_mut() {
+                map.clear();
+            }
+        });
+        WRITE_SETTINGS.with(|w| {
+            if let Ok(mut map) = w.try_borrow_mut() {
                 map.clear();
             }
         });
@@ -95,6 +118,59 @@ pub fn provider_for_issuer(issuer: &str) -> Option<Rc<Provider>> {
             .insert(issuer.to_string(), Rc::clone(&provider))
     });
     Some(provider)
+}
+
+/// The write-path settings of the provider named `name` (which the verifier
+/// has just found, so the row exists), loaded on first use.
+pub fn write_settings(name: &str) -> Rc<WriteSettings> {
+    ensure_callback();
+    if let Some(w) = WRITE_SETTINGS.with(|w| w.borrow().get(name).cloned()) {
+        return w;
+    }
+    let row = Spi::connect(|client| {
+        let row = client
+            .select(
+                "select p.clock_skew, p.sync_groups, p.on_login::oid, \
+                        array(select g.idp_group from jit.group_map g \
+                              where g.provider = p.name order by g.idp_group, g.app_group), \
+                        array(select g.app_group from jit.group_map g \
+                              where g.provider = p.name order by g.idp_group, g.app_group), \
+                        'jit.providers'::regclass::oid \
+                 from jit.providers p where p.name = $1",
+                Some(1),
+                &[name.into()],
+            )?
+            .first();
+        Ok::<_, pgrx::spi::SpiError>((
+            row.get::<Interval>(1)?,
+            row.get::<bool>(2)?,
+            row.get::<pg_sys::Oid>(3)?,
+            row.get::<Vec<String>>(4)?,
+            row.get::<Vec<String>>(5)?,
+            row.get::<pg_sys::Oid>(6)?,
+        ))
+    });
+    let settings = match row {
+        Ok((Some(clock_skew), Some(sync_groups), on_login, Some(idp), Some(app), Some(oid))) => {
+            PROVIDERS_OID.with(|o| o.set(oid));
+            WriteSettings {
+                clock_skew,
+                sync_groups,
+                on_login,
+                group_map: GroupMap::new(idp.into_iter().zip(app)),
+            }
+        }
+        Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
+            error!("jit_provision: provider '{name}' is gone")
+        }
+        Err(e) => error!("jit_provision: cannot read jit.providers: {e}"),
+    };
+    let settings = Rc::new(settings);
+    WRITE_SETTINGS.with(|w| {
+        w.borrow_mut()
+            .insert(name.to_string(), Rc::clone(&settings))
+    });
+    settings
 }
 
 /// Trigger body: tells every backend that provider configuration changed.

@@ -21,7 +21,9 @@ mod login;
 mod metadata;
 mod refresh;
 mod reject;
+mod schema_version;
 mod scim;
+mod write_path;
 
 ::pgrx::pg_module_magic!(name, version);
 

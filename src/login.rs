@@ -2,20 +2,9 @@
 
 use jit_provision_core::{self as verifier, Context, Identity, Reason, Rejection};
 use pgrx::prelude::*;
-use pgrx::PgOid;
 
 use crate::clock::unix_now;
-use crate::{budget, cache, hook, identity, reject};
-
-/// The write path, planned once per backend and kept: the plan cache
-/// revalidates it when the objects it uses change.
-const APPLY_SQL: &str =
-    "select user_id, created, groups, hook, hook_owner from jit._apply_login($1)";
-
-thread_local! {
-    static APPLY_PLAN: std::cell::RefCell<Option<pgrx::spi::OwnedPreparedStatement>> =
-        const { std::cell::RefCell::new(None) };
-}
+use crate::{budget, cache, hook, identity, reject, write_path};
 
 /// The oid of `jit.login_result`, by two syscache lookups: naming the type
 /// as text would run it through the SQL parser on every login.
@@ -89,37 +78,13 @@ fn jit_login(
         );
     }
     let identity = verify_token(token, request_id, unix_now());
-    let applied = Spi::connect_mut(|client| {
-        let row = APPLY_PLAN
-            .with(|cell| {
-                let mut plan = cell.borrow_mut();
-                if plan.is_none() {
-                    *plan = Some(
-                        client
-                            .prepare_mut(APPLY_SQL, &[PgOid::from(pg_sys::JSONBOID)])?
-                            .keep(),
-                    );
-                }
-                match plan.as_ref() {
-                    Some(p) => client.update(p, Some(1), &[pgrx::JsonB(identity.to_json()).into()]),
-                    None => Err(pgrx::spi::SpiError::NoTupleTable),
-                }
-            })?
-            .first();
-        Ok::<_, pgrx::spi::SpiError>((
-            row.get::<pgrx::Uuid>(1)?,
-            row.get::<bool>(2)?,
-            row.get::<Vec<String>>(3)?,
-            row.get::<String>(4)?,
-            row.get::<pg_sys::Oid>(5)?,
-        ))
-    });
-    let (user_id, created, groups, hook, hook_owner) = match applied {
-        Ok((Some(u), Some(c), g, h, o)) => (u, c, g.unwrap_or_default(), h, o),
-        Ok(_) => error!("jit_provision: login produced no user"),
-        Err(e) => error!("jit_provision: login failed: {e}"),
-    };
-    if let (Some(hook), Some(owner)) = (hook, hook_owner) {
+    let write_path::Applied {
+        user_id,
+        created,
+        groups,
+        hook,
+    } = write_path::apply(&identity);
+    if let Some((hook, owner)) = hook {
         hook::call(&hook, owner, user_id, identity.to_json());
     }
     identity::establish(user_id, groups.clone());

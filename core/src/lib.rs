@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod error;
 pub mod fetch_policy;
 pub mod fingerprint;
+pub mod group_map;
 pub mod identity;
 pub mod jwt;
 pub mod key_inventory;

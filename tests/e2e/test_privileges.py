@@ -17,7 +17,7 @@ from db import login
     "insert into jit.memberships (user_id, group_name) values (gen_random_uuid(), 'admins')",
     "select jit.verify('x')",
     "select jit._verify('x', null, null)",
-    "select jit._apply_login('{}')",
+    "select jit._apply_login('{}', '{}')",
     "select jit._validate_provider('{}')",
     "select jit._config_changed(0)",
     "select * from jit.refresh()",

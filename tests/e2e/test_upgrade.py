@@ -10,7 +10,7 @@ from db import login
 from idp import OidcIdP
 
 # Every earlier release, each installed from its frozen script.
-PREVIOUS = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"]
+PREVIOUS = ["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"]
 
 
 def catalog(conn):
