@@ -368,7 +368,7 @@ t_rss = time.time() - t_rss
 
 with connect() as db:
     logins = db.execute("select count(*) from jit.login_events").fetchone()[0]
-    expected = 2 * sum((counts[k] * args.rounds + args.warmup) * args.clients for k in login_kinds)
+    expected = sum((counts[k] * args.rounds + args.warmup) * args.clients for k in login_kinds)
     if args.rss_logins:
         expected += rss_per_client * args.clients
     assert logins == expected, (logins, expected)
