@@ -61,7 +61,7 @@ pub fn parse(token: &str) -> Result<Token, Rejection> {
     // SAML as base64 (HTTP-POST SAMLResponse) or base64url (RFC 7522).
     if let Some(bytes) = saml::decode_base64_token(t) {
         if saml::looks_like_xml(&bytes) {
-            return saml::parse_bytes(&bytes).map(Token::Saml);
+            return saml::parse_vec(bytes).map(Token::Saml);
         }
     }
     reject(

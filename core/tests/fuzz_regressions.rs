@@ -128,7 +128,7 @@ fn huge_inclusive_prefix_list_is_refused_quickly() {
     let list = vec!["saml"; 80_000].join(" ");
     let started = Instant::now();
     let digest = jit_provision_core::saml::c14n::digest(
-        &[&parsed.root],
+        &[parsed.root()],
         None,
         &Method::exclusive(Some(&list)),
         &ring::digest::SHA256,
@@ -158,8 +158,8 @@ fn prefix_list_still_renders_listed_namespaces() {
         r#"<r xmlns="urn:d" xmlns:a="urn:a" xmlns:b="urn:b"><c:x xmlns:c="urn:c" k="v"/></r>"#,
     )
     .unwrap();
-    let x = d.root.child_elements().next().unwrap();
-    let path = [&d.root, x];
+    let x = d.root().child_elements().next().unwrap();
+    let path = [d.root(), x];
     let none = canonicalize(
         &path,
         None,

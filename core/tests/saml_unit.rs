@@ -60,7 +60,7 @@ fn ctx(request_id: Option<&str>) -> Context {
     }
 }
 
-fn find_by_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
+fn find_by_id<'a>(e: Element<'a>, id: &str) -> Option<Element<'a>> {
     e.descendants()
         .into_iter()
         .find(|x| x.attr("ID") == Some(id))
@@ -83,8 +83,8 @@ const ES256: SigOpts = SigOpts {
 fn sign_at(doc: &str, id: &str, marker: &str, key: &TestKey, o: &SigOpts) -> String {
     let without = doc.replace(marker, "");
     let parsed = xml::parse(&without).unwrap();
-    let target = find_by_id(&parsed.root, id).unwrap();
-    let path = parsed.root.path_to(target).unwrap();
+    let target = find_by_id(parsed.root(), id).unwrap();
+    let path = parsed.root().path_to(target).unwrap();
     let octets = c14n::canonicalize(
         &path,
         None,
@@ -99,11 +99,11 @@ fn sign_at(doc: &str, id: &str, marker: &str, key: &TestKey, o: &SigOpts) -> Str
     );
     let with = doc.replace(marker, &sig);
     let parsed = xml::parse(&with.replace("SIGVALUE", "AAAA")).unwrap();
-    let target = find_by_id(&parsed.root, id).unwrap();
-    let mut path = parsed.root.path_to(target).unwrap();
+    let target = find_by_id(parsed.root(), id).unwrap();
+    let mut path = parsed.root().path_to(target).unwrap();
     let sig_el = target
         .child_elements()
-        .find(|c| c.local == "Signature")
+        .find(|c| c.local() == "Signature")
         .unwrap();
     path.push(sig_el);
     path.push(sig_el.child_elements().next().unwrap());
@@ -404,7 +404,7 @@ fn attributes_merge_by_name_in_document_order() {
 </saml:AttributeStatement>
 </saml:Assertion>"#;
     let d = xml::parse(doc).unwrap();
-    let got: Vec<(String, Option<String>, Vec<String>)> = collect(&d.root)
+    let got: Vec<(String, Option<String>, Vec<String>)> = collect(d.root())
         .into_iter()
         .map(|a| (a.name, a.friendly_name, a.values))
         .collect();
@@ -796,8 +796,8 @@ fn doctype_and_entities_refused() {
     assert_eq!(xml_reason("<r>&#xD800;</r>"), Reason::Malformed);
     assert_eq!(xml_reason("<r>\u{1}</r>"), Reason::Malformed);
     let ok = xml::parse("<r a='&lt;&#x41;&#66;'>&amp;&quot;&apos;&gt;&#x1F600;</r>").unwrap();
-    assert_eq!(ok.root.attr("a"), Some("<AB"));
-    assert_eq!(ok.root.text(), "&\"'>😀");
+    assert_eq!(ok.root().attr("a"), Some("<AB"));
+    assert_eq!(ok.root().text(), "&\"'>😀");
 }
 
 #[test]
@@ -839,22 +839,21 @@ fn namespaces_resolved_per_tag() {
         r#"<r p:a="1" b="2" xmlns:p="urn:p" xmlns="urn:d"><p:c xml:lang="en"/><e/></r>"#,
     )
     .unwrap();
-    let names = |e: &Element| {
-        e.attrs
-            .iter()
+    let names = |e: Element| {
+        e.attrs()
             .map(|a| {
                 (
-                    a.prefix.as_deref().map(str::to_string),
-                    a.ns.as_deref().map(str::to_string),
+                    a.prefix.map(str::to_string),
+                    a.ns.map(str::to_string),
                     a.local.to_string(),
-                    a.value.clone(),
+                    a.value.to_string(),
                 )
             })
             .collect::<Vec<_>>()
     };
     let s = |v: &str| Some(v.to_string());
-    assert_eq!(d.root.ns.as_deref(), Some("urn:d"));
-    let mut got = names(&d.root);
+    assert_eq!(d.root().ns(), Some("urn:d"));
+    let mut got = names(d.root());
     got.sort();
     assert_eq!(
         got,
@@ -863,14 +862,14 @@ fn namespaces_resolved_per_tag() {
             (s("p"), s("urn:p"), "a".into(), "1".into()),
         ]
     );
-    let kids: Vec<&Element> = d.root.child_elements().collect();
-    assert_eq!(kids[0].ns.as_deref(), Some("urn:p"));
-    assert_eq!(kids[0].prefix.as_deref(), Some("p"));
+    let kids: Vec<Element> = d.root().child_elements().collect();
+    assert_eq!(kids[0].ns(), Some("urn:p"));
+    assert_eq!(kids[0].prefix(), Some("p"));
     assert_eq!(
         names(kids[0]),
         vec![(s("xml"), s(xml::XML_NS), "lang".into(), "en".into())]
     );
-    assert_eq!(kids[1].ns.as_deref(), Some("urn:d"));
+    assert_eq!(kids[1].ns(), Some("urn:d"));
     assert_eq!(
         xml_reason(r#"<r q:a="1" xmlns:p="urn:p"/>"#),
         Reason::Malformed
@@ -923,12 +922,12 @@ fn token_detection() {
 fn c14n_of(doc: &str, apex_local: &str, method: &Method) -> String {
     let d = xml::parse(doc).unwrap();
     let target = d
-        .root
+        .root()
         .descendants()
         .into_iter()
-        .find(|e| e.local == apex_local)
+        .find(|e| e.local() == apex_local)
         .unwrap();
-    let path = d.root.path_to(target).unwrap();
+    let path = d.root().path_to(target).unwrap();
     String::from_utf8(
         c14n::canonicalize(&path, None, method, &c14n::Limits::bytes(1 << 24)).unwrap(),
     )
@@ -1010,9 +1009,9 @@ fn c14n_enveloped_exclusion() {
         r#"<r ID="x"><a/><ds:Signature xmlns:ds="urn:ds"><ds:v/></ds:Signature><b/></r>"#,
     )
     .unwrap();
-    let sig = d.root.child_elements().nth(1).unwrap();
+    let sig = d.root().child_elements().nth(1).unwrap();
     let out = c14n::canonicalize(
-        &[&d.root],
+        &[d.root()],
         Some(sig),
         &Method::exclusive(None),
         &c14n::Limits::bytes(1 << 24),

@@ -285,25 +285,25 @@ fn attr_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn first_assertion(root: &Element) -> Option<&Element> {
+fn first_assertion(root: Element<'_>) -> Option<Element<'_>> {
     root.descendants()
         .into_iter()
-        .find(|e| e.local == "Assertion")
+        .find(|e| e.local() == "Assertion")
 }
 
-fn root_element(root: &Element) -> Option<&Element> {
+fn root_element(root: Element<'_>) -> Option<Element<'_>> {
     Some(root)
 }
 
 /// Replaces `marker` with an enveloped ECDSA-SHA256 signature (exclusive
 /// c14n) over the element `pick` selects, the way IdPs sign. `None` when the
 /// document is not well-formed enough to sign.
-fn sign_one(doc: &str, marker: &str, pick: fn(&Element) -> Option<&Element>) -> Option<String> {
+fn sign_one(doc: &str, marker: &str, pick: fn(Element<'_>) -> Option<Element<'_>>) -> Option<String> {
     let without = doc.replace(marker, "");
     let parsed = xml::parse(&without).ok()?;
-    let target = pick(&parsed.root)?;
+    let target = pick(parsed.root())?;
     let id = target.attr("ID").unwrap_or("");
-    let path = parsed.root.path_to(target)?;
+    let path = parsed.root().path_to(target)?;
     let octets = c14n::canonicalize(&path, None, &Method::exclusive(None), &SIGNING_LIMITS).ok()?;
     let dv = STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, &octets));
     let sig = format!(
@@ -312,13 +312,13 @@ fn sign_one(doc: &str, marker: &str, pick: fn(&Element) -> Option<&Element>) -> 
     );
     let with = doc.replacen(marker, &sig, 1).replace(marker, "");
     let parsed = xml::parse(&with).ok()?;
-    let sig_el = parsed.root.descendants().into_iter().find(|e| {
-        e.local == "Signature"
+    let sig_el = parsed.root().descendants().into_iter().find(|e| {
+        e.local() == "Signature"
             && e.child_elements()
-                .any(|c| c.local == "SignatureValue" && c.text() == SIG_PLACEHOLDER)
+                .any(|c| c.local() == "SignatureValue" && c.text() == SIG_PLACEHOLDER)
     })?;
     let signed_info = sig_el.child_elements().next()?;
-    let mut path = parsed.root.path_to(sig_el)?;
+    let mut path = parsed.root().path_to(sig_el)?;
     path.push(signed_info);
     let si = c14n::canonicalize(&path, None, &Method::exclusive(None), &SIGNING_LIMITS).ok()?;
     let value = keys().p256.sign(rng(), &si).ok()?;

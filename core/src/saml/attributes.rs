@@ -82,7 +82,7 @@ pub struct SamlAttribute {
 
 /// Every Attribute of every AttributeStatement directly in `assertion`;
 /// attributes repeated under the same Name are merged.
-pub fn collect(assertion: &Element) -> Vec<SamlAttribute> {
+pub fn collect(assertion: Element<'_>) -> Vec<SamlAttribute> {
     let mut out: Vec<SamlAttribute> = Vec::new();
     // Name -> position in `out`: merging stays linear however many distinct
     // Names a (signed, but large) Assertion carries.
@@ -96,13 +96,13 @@ pub fn collect(assertion: &Element) -> Vec<SamlAttribute> {
                 .children_named(ASSERTION_NS, "AttributeValue")
                 .filter(|v| !v.has_element_children())
                 .filter(|v| {
-                    !v.attrs.iter().any(|at| {
-                        at.ns.as_deref() == Some(XSI_NS)
+                    !v.attrs().any(|at| {
+                        at.ns == Some(XSI_NS)
                             && at.local == "nil"
                             && matches!(at.value.trim(), "true" | "1")
                     })
                 })
-                .map(|v| v.text())
+                .map(|v| v.text().into_owned())
                 .collect();
             match index.get(name).and_then(|&i| out.get_mut(i)) {
                 Some(existing) => existing.values.extend(values),

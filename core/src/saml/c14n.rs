@@ -18,9 +18,9 @@
 //! limit *while writing* ([`Limits`]), and the Reference digest is hashed as
 //! the output is produced ([`digest()`]), so no buffer grows with it. Per
 //! element, namespace work is proportional to what the element itself
-//! declares and uses (scoped maps with undo logs, URIs compared by the
-//! reader's interning), never to everything in scope; only the apex looks at
-//! every in-scope declaration, once.
+//! declares and uses (scoped maps with undo logs, URIs compared by address
+//! first: see `same_uri`), never to everything in scope; only the apex looks
+//! at every in-scope declaration, once.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -40,8 +40,11 @@ pub const INCLUSIVE_WITH_COMMENTS: &str =
 /// inclusive c14n (at most 128 of at most 1 KiB each), which a small
 /// document's multiple would not cover.
 pub const SLACK_BYTES: usize = 64 * 1024;
-/// Canonical bytes hashed per update, and between two interrupt checks.
+/// Canonical bytes hashed between two interrupt checks.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// Canonical bytes buffered before they are hashed: small, so one small
+/// allocation serves a digest of any size and the buffer stays in cache.
+const HASH_BUFFER_BYTES: usize = 4 * 1024;
 /// Elements visited between two interrupt checks.
 const INTERRUPT_EVERY: u32 = 1024;
 
@@ -108,9 +111,9 @@ pub struct Exceeded {
 /// document root down to the apex and supplies the namespaces (and for
 /// inclusive c14n the `xml:*` attributes) inherited from ancestors.
 /// `exclude` is omitted from the output with its whole subtree.
-pub fn canonicalize(
-    path: &[&Element],
-    exclude: Option<&Element>,
+pub fn canonicalize<'d>(
+    path: &[Element<'d>],
+    exclude: Option<Element<'d>>,
     method: &Method,
     limits: &Limits,
 ) -> Result<Vec<u8>, Exceeded> {
@@ -121,9 +124,9 @@ pub fn canonicalize(
 
 /// The digest of what [`canonicalize`] would return, hashed while it is
 /// produced: memory stays at one chunk whatever the output's length.
-pub fn digest(
-    path: &[&Element],
-    exclude: Option<&Element>,
+pub fn digest<'d>(
+    path: &[Element<'d>],
+    exclude: Option<Element<'d>>,
     method: &Method,
     algorithm: &'static digest::Algorithm,
     limits: &Limits,
@@ -133,7 +136,7 @@ pub fn digest(
     out.finish_digest(algorithm)
 }
 
-fn run(path: &[&Element], exclude: Option<&Element>, method: &Method, out: &mut Out) {
+fn run<'d>(path: &[Element<'d>], exclude: Option<Element<'d>>, method: &Method, out: &mut Out) {
     let Some((apex, ancestors)) = path.split_last() else {
         return;
     };
@@ -141,27 +144,28 @@ fn run(path: &[&Element], exclude: Option<&Element>, method: &Method, out: &mut 
         method,
         exclude,
         attrs: Vec::new(),
+        emit: Vec::new(),
         inscope: Scope::default(),
         rendered: Scope::default(),
     };
     for a in ancestors {
-        cx.declare(a);
+        cx.declare(*a);
     }
     // xml:* attributes of ancestors, nearest wins (inclusive c14n only).
     let mut xml_attrs: Vec<(&str, &str)> = Vec::new();
     if *method == Method::Inclusive {
         for a in ancestors {
-            for at in &a.attrs {
-                if at.ns.as_deref() == Some(XML_NS) {
-                    match xml_attrs.iter_mut().find(|(l, _)| *l == &*at.local) {
-                        Some(slot) => slot.1 = &at.value,
-                        None => xml_attrs.push((&at.local, &at.value)),
+            for at in a.attrs() {
+                if at.ns == Some(XML_NS) {
+                    match xml_attrs.iter_mut().find(|(l, _)| *l == at.local) {
+                        Some(slot) => slot.1 = at.value,
+                        None => xml_attrs.push((at.local, at.value)),
                     }
                 }
             }
         }
     }
-    cx.element(apex, Some(&xml_attrs), out);
+    cx.element(*apex, Some(&xml_attrs), out);
 }
 
 /// The output sink: counts bytes against the limit and stops writing (and
@@ -179,7 +183,11 @@ struct Out {
 
 impl Out {
     fn new(limits: &Limits, hasher: Option<digest::Context>) -> Out {
-        let cap = if hasher.is_some() { CHUNK_BYTES } else { 4096 };
+        let cap = if hasher.is_some() {
+            HASH_BUFFER_BYTES
+        } else {
+            4096
+        };
         Out {
             buf: Vec::with_capacity(cap),
             hasher,
@@ -195,6 +203,7 @@ impl Out {
         if self.over {
             return;
         }
+        let before = self.written;
         match self.written.checked_add(s.len()) {
             Some(total) if total <= self.limit => self.written = total,
             _ => {
@@ -203,10 +212,13 @@ impl Out {
             }
         }
         self.buf.extend_from_slice(s.as_bytes());
-        if self.buf.len() >= CHUNK_BYTES {
-            if let Some(h) = &mut self.hasher {
+        if let Some(h) = &mut self.hasher {
+            if self.buf.len() >= HASH_BUFFER_BYTES {
                 h.update(&self.buf);
                 self.buf.clear();
+            }
+            // Every CHUNK_BYTES of hashed output, the host may cancel.
+            if before / CHUNK_BYTES != self.written / CHUNK_BYTES {
                 self.check_interrupts();
             }
         }
@@ -293,9 +305,10 @@ impl<'d> Scope<'d> {
     }
 }
 
-/// Same URI. The reader interns namespace URIs, so the same text is the same
-/// allocation and the common case costs no byte comparison; differing
-/// pointers fall back to comparing text (correct for any tree), and then the
+/// Same URI. Every use of a declaration reads the same span of the
+/// document's text, so the common case (a binding compared with what the
+/// same declaration rendered) costs no byte comparison; differing pointers
+/// fall back to comparing text (correct for any tree), and then the
 /// declaration is usually written out, which the output budget pays for.
 fn same_uri(a: &str, b: &str) -> bool {
     std::ptr::eq(a, b) || a == b
@@ -306,10 +319,12 @@ type OutAttr<'d> = (&'d str, &'d str, Option<&'d str>, &'d str);
 
 struct Ctx<'a, 'd> {
     method: &'a Method,
-    exclude: Option<&'a Element>,
+    exclude: Option<Element<'d>>,
     /// Reused for every element's attributes (they are written before the
     /// element's children are visited), so sorting them allocates once.
     attrs: Vec<OutAttr<'d>>,
+    /// Reused the same way for the namespace declarations an element renders.
+    emit: Vec<(&'d str, &'d str)>,
     /// Namespaces in scope at the element being visited (XPath namespace axis).
     inscope: Scope<'d>,
     /// What the nearest output ancestors rendered ("" -> "" once `xmlns=""`
@@ -318,13 +333,13 @@ struct Ctx<'a, 'd> {
 }
 
 impl<'d> Ctx<'_, 'd> {
-    fn declare(&mut self, e: &'d Element) {
-        for d in &e.ns_decls {
-            let key = d.prefix.as_deref().unwrap_or("");
+    fn declare(&mut self, e: Element<'d>) {
+        for d in e.ns_decls() {
+            let key = d.prefix.unwrap_or("");
             if d.uri.is_empty() {
                 self.inscope.remove(key);
             } else {
-                self.inscope.set(key, &d.uri);
+                self.inscope.set(key, d.uri);
             }
         }
     }
@@ -356,31 +371,32 @@ impl<'d> Ctx<'_, 'd> {
     /// rendered it where the method says so, so only the element's own
     /// declarations and, for exclusive c14n, the prefixes it visibly uses
     /// can need rendering.
-    fn namespaces(&self, e: &'d Element, apex: bool) -> Vec<(&'d str, &'d str)> {
-        let mut emit = Vec::new();
-        let own_decls = e.ns_decls.iter().map(|d| d.prefix.as_deref().unwrap_or(""));
+    fn namespaces(&self, e: Element<'d>, apex: bool, emit: &mut Vec<(&'d str, &'d str)>) {
+        emit.clear();
+        let own_decls = e.ns_decls().map(|d| d.prefix.unwrap_or(""));
         match self.method {
             Method::Inclusive => {
                 if apex {
                     for (&p, _) in self.inscope.map.iter() {
-                        self.consider(p, &mut emit);
+                        self.consider(p, emit);
                     }
                 } else {
                     for p in own_decls {
-                        self.consider(p, &mut emit);
+                        self.consider(p, emit);
                     }
                 }
             }
             Method::Exclusive { inclusive_prefixes } => {
                 // Visibly used: the element's own prefix (or the default
                 // namespace) and its attributes' prefixes (xml excepted).
-                self.consider(e.prefix.as_deref().unwrap_or(""), &mut emit);
-                for a in &e.attrs {
-                    if let Some(p) = a.prefix.as_deref().filter(|&p| p != "xml") {
-                        self.consider(p, &mut emit);
+                self.consider(e.prefix().unwrap_or(""), emit);
+                for a in e.attrs() {
+                    if let Some(p) = a.prefix.filter(|&p| p != "xml") {
+                        self.consider(p, emit);
                     }
                 }
-                // Listed prefixes follow the inclusive rule.
+                // Listed prefixes follow the inclusive rule (an empty list,
+                // the usual case, lists nothing).
                 let listed = |p: &str| {
                     if p.is_empty() {
                         inclusive_prefixes.contains("#default")
@@ -388,10 +404,12 @@ impl<'d> Ctx<'_, 'd> {
                         inclusive_prefixes.contains(p)
                     }
                 };
-                if apex {
+                if inclusive_prefixes.is_empty() {
+                    // Nothing listed (the usual case): nothing to look at.
+                } else if apex {
                     for (&p, _) in self.inscope.map.iter() {
                         if listed(p) {
-                            self.consider(p, &mut emit);
+                            self.consider(p, emit);
                         }
                     }
                     // (A listed but unbound #default renders nothing at the
@@ -399,20 +417,21 @@ impl<'d> Ctx<'_, 'd> {
                 } else {
                     for p in own_decls {
                         if listed(p) {
-                            self.consider(p, &mut emit);
+                            self.consider(p, emit);
                         }
                     }
                 }
             }
         }
-        emit.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        emit.dedup_by(|a, b| a.0 == b.0);
-        emit
+        if emit.len() > 1 {
+            emit.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            emit.dedup_by(|a, b| a.0 == b.0);
+        }
     }
 
     fn element(
         &mut self,
-        e: &'d Element,
+        e: Element<'d>,
         apex_xml_attrs: Option<&[(&'d str, &'d str)]>,
         out: &mut Out,
     ) {
@@ -423,10 +442,14 @@ impl<'d> Ctx<'_, 'd> {
         let inscope_mark = self.inscope.mark();
         let rendered_mark = self.rendered.mark();
         self.declare(e);
-        let emit = self.namespaces(e, apex_xml_attrs.is_some());
+        // Both scratch vectors are taken and put back: they are only used
+        // before the children are visited, so one allocation serves the walk.
+        let mut emit = std::mem::take(&mut self.emit);
+        self.namespaces(e, apex_xml_attrs.is_some(), &mut emit);
 
+        let (prefix, local) = (e.prefix(), e.local());
         out.push_str("<");
-        push_qname(e.prefix.as_deref(), &e.local, out);
+        push_qname(prefix, local, out);
         for &(p, u) in &emit {
             if p.is_empty() {
                 out.push_str(" xmlns=\"");
@@ -439,30 +462,26 @@ impl<'d> Ctx<'_, 'd> {
             out.push_str("\"");
             self.rendered.set(p, u);
         }
+        self.emit = emit;
 
         // Attributes sorted by (namespace URI, local name); unqualified first.
         let mut attrs = std::mem::take(&mut self.attrs);
         attrs.clear();
-        attrs.extend(e.attrs.iter().map(|a| {
-            (
-                a.ns.as_deref().unwrap_or(""),
-                &*a.local,
-                a.prefix.as_deref(),
-                a.value.as_str(),
-            )
-        }));
+        attrs.extend(
+            e.attrs()
+                .map(|a| (a.ns.unwrap_or(""), a.local, a.prefix, a.value)),
+        );
         if let Some(xml_attrs) = apex_xml_attrs {
             for &(local, value) in xml_attrs {
-                let present = e
-                    .attrs
-                    .iter()
-                    .any(|a| a.ns.as_deref() == Some(XML_NS) && a.local == local);
+                let present = e.attrs().any(|a| a.ns == Some(XML_NS) && a.local == local);
                 if !present {
                     attrs.push((XML_NS, local, Some("xml"), value));
                 }
             }
         }
-        attrs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        if attrs.len() > 1 {
+            attrs.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        }
         for (_, local, prefix, value) in &attrs {
             out.push_str(" ");
             push_qname(*prefix, local, out);
@@ -473,13 +492,13 @@ impl<'d> Ctx<'_, 'd> {
         out.push_str(">");
         self.attrs = attrs;
 
-        for child in &e.children {
+        for child in e.children() {
             if out.over {
                 break;
             }
             match child {
                 Node::Element(c) => {
-                    if self.exclude.is_some_and(|x| std::ptr::eq(x, c)) {
+                    if self.exclude.is_some_and(|x| x == c) {
                         continue;
                     }
                     self.element(c, None, out);
@@ -498,7 +517,7 @@ impl<'d> Ctx<'_, 'd> {
             }
         }
         out.push_str("</");
-        push_qname(e.prefix.as_deref(), &e.local, out);
+        push_qname(prefix, local, out);
         out.push_str(">");
         self.rendered.rollback(rendered_mark);
         self.inscope.rollback(inscope_mark);
@@ -515,8 +534,11 @@ fn push_qname(prefix: Option<&str>, local: &str, out: &mut Out) {
 }
 
 /// Copies `s` to `out`, replacing the ASCII characters `replace` maps to an
-/// escape; runs without any are copied in one piece.
-fn escape_with(s: &str, out: &mut Out, replace: fn(u8) -> Option<&'static str>) {
+/// escape; runs without any are copied in one piece. Generic so that each
+/// caller's `replace` is inlined into the byte loop (this loop sees every
+/// byte of the canonical form).
+#[inline(always)]
+fn escape_with(s: &str, out: &mut Out, replace: impl Fn(u8) -> Option<&'static str>) {
     let mut run_start = 0;
     for (i, b) in s.bytes().enumerate() {
         if let Some(esc) = replace(b) {
@@ -529,7 +551,20 @@ fn escape_with(s: &str, out: &mut Out, replace: fn(u8) -> Option<&'static str>) 
     out.push_str(s.get(run_start..).unwrap_or(""));
 }
 
+/// Whether any byte of `s` is one of `special`: a branch-free pass the
+/// compiler vectorizes, since most texts and values need no escape at all.
+#[inline(always)]
+fn any_of(s: &str, special: &[u8]) -> bool {
+    s.bytes().fold(false, |acc, b| {
+        acc | special.iter().fold(false, |m, &c| m | (b == c))
+    })
+}
+
 fn escape_text(s: &str, out: &mut Out) {
+    if !any_of(s, b"&<>\r") {
+        out.push_str(s);
+        return;
+    }
     escape_with(s, out, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
@@ -540,6 +575,10 @@ fn escape_text(s: &str, out: &mut Out) {
 }
 
 fn escape_attr(s: &str, out: &mut Out) {
+    if !any_of(s, b"&<\"\t\n\r") {
+        out.push_str(s);
+        return;
+    }
     escape_with(s, out, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),

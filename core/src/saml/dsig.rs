@@ -6,6 +6,8 @@
 //! KeyInfo is never read. The caller decides which Signatures must exist and
 //! where; this module verifies one given Signature over its given parent.
 
+use std::borrow::Cow;
+
 use ring::digest;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
@@ -131,9 +133,9 @@ fn unsupported_alg<T>(detail: impl Into<String>) -> Result<T, Rejection> {
 
 /// Non-whitespace text directly inside a structural element is refused;
 /// comments and processing instructions are ignored (c14n drops them).
-fn structural_children<'a>(e: &'a Element, what: &str) -> Result<Vec<&'a Element>, Rejection> {
+fn structural_children<'d>(e: Element<'d>, what: &str) -> Result<Vec<Element<'d>>, Rejection> {
     let mut out = Vec::new();
-    for n in &e.children {
+    for n in e.children() {
         match n {
             Node::Element(c) => out.push(c),
             Node::Text(t) if t.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r')) => {}
@@ -146,7 +148,7 @@ fn structural_children<'a>(e: &'a Element, what: &str) -> Result<Vec<&'a Element
 
 /// Text content of a leaf (DigestValue, SignatureValue): text nodes only,
 /// never comments; a child element is refused.
-fn leaf_text(e: &Element, what: &str) -> Result<String, Rejection> {
+fn leaf_text<'d>(e: Element<'d>, what: &str) -> Result<Cow<'d, str>, Rejection> {
     if e.has_element_children() {
         return bad(format!("{what} has child elements"));
     }
@@ -162,9 +164,9 @@ fn decode_b64(s: &str, what: &str) -> Result<Vec<u8>, Rejection> {
     }
 }
 
-fn expect_dsig<'a>(e: Option<&&'a Element>, local: &str) -> Result<&'a Element, Rejection> {
+fn expect_dsig<'d>(e: Option<&Element<'d>>, local: &str) -> Result<Element<'d>, Rejection> {
     match e {
-        Some(el) if el.is(DSIG_NS, local) => Ok(el),
+        Some(el) if el.is(DSIG_NS, local) => Ok(*el),
         Some(el) => bad(format!(
             "expected ds:{local}, found {}",
             excerpt(&el.qname())
@@ -173,7 +175,7 @@ fn expect_dsig<'a>(e: Option<&&'a Element>, local: &str) -> Result<&'a Element, 
     }
 }
 
-fn algorithm<'a>(e: &'a Element, what: &str) -> Result<&'a str, Rejection> {
+fn algorithm<'d>(e: Element<'d>, what: &str) -> Result<&'d str, Rejection> {
     match e.attr("Algorithm") {
         Some(a) => Ok(a),
         None => bad(format!("{what} has no Algorithm")),
@@ -183,7 +185,7 @@ fn algorithm<'a>(e: &'a Element, what: &str) -> Result<&'a str, Rejection> {
 /// A canonicalization method element (CanonicalizationMethod or Transform):
 /// only the two without-comments methods, exclusive with an optional
 /// InclusiveNamespaces PrefixList.
-fn c14n_method(e: &Element, uri: &str, what: &str) -> Result<Method, Rejection> {
+fn c14n_method(e: Element<'_>, uri: &str, what: &str) -> Result<Method, Rejection> {
     let kids = structural_children(e, what)?;
     match uri {
         c14n::EXCLUSIVE => {
@@ -229,9 +231,9 @@ pub struct Verified {
 /// computed is bounded by `limits`. `allowed` answers whether an algorithm
 /// name (`rsa-sha256`, `sha256`, ...) is in the provider's allow-list; the
 /// signature check asks nothing else of the provider.
-pub fn verify(
-    path: &[&Element],
-    sig: &Element,
+pub fn verify<'d>(
+    path: &[Element<'d>],
+    sig: Element<'d>,
     allowed: &dyn Fn(&str) -> bool,
     keys: &[TrustedKey],
     limits: &c14n::Limits,
@@ -239,7 +241,7 @@ pub fn verify(
     let Some(parent) = path.last().copied() else {
         return bad("empty element path");
     };
-    if !parent.child_elements().any(|c| std::ptr::eq(c, sig)) {
+    if sig.parent() != Some(parent) {
         return bad("the Signature is not a child of the element it signs");
     }
     if !sig.is(DSIG_NS, "Signature") {
@@ -372,7 +374,7 @@ pub fn verify(
     // holding one genuine SignedInfo can still reach that part, which is why
     // it has its own budget.
     let sig_bytes = decode_b64(&leaf_text(sig_value, "SignatureValue")?, "SignatureValue")?;
-    let mut si_path: Vec<&Element> = path.to_vec();
+    let mut si_path: Vec<Element<'d>> = path.to_vec();
     si_path.push(sig);
     si_path.push(signed_info);
     let si_octets = c14n::canonicalize(&si_path, None, &si_method, limits)

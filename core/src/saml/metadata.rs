@@ -84,8 +84,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, MetadataError> {
 /// An IdP found in the document, with the validity of the
 /// EntitiesDescriptors around it.
 struct Candidate<'a> {
-    entity: &'a Element,
-    idp: &'a Element,
+    entity: Element<'a>,
+    idp: Element<'a>,
     entity_id: &'a str,
     enclosing: Validity<'a>,
 }
@@ -133,13 +133,13 @@ impl<'a> Validity<'a> {
 pub fn parse_metadata(text: &str, issuer: Option<&str>) -> Result<IdpMetadata, MetadataError> {
     let doc = xml::parse(text)
         .map_err(|r| MetadataError(format!("invalid metadata XML: {}", r.detail)))?;
-    let root = &doc.root;
+    let root = doc.root();
     if !root.is(METADATA_NS, "EntityDescriptor") && !root.is(METADATA_NS, "EntitiesDescriptor") {
         return err(format!(
             "root element {{{}}}{} is neither md:EntityDescriptor nor md:EntitiesDescriptor \
              (SAML 2.0 metadata, namespace {METADATA_NS})",
-            excerpt(root.ns.as_deref().unwrap_or("")),
-            excerpt(&root.local)
+            excerpt(root.ns().unwrap_or("")),
+            excerpt(root.local())
         ));
     }
     let candidates = identity_providers(root)?;
@@ -163,27 +163,27 @@ pub fn parse_metadata(text: &str, issuer: Option<&str>) -> Result<IdpMetadata, M
 }
 
 /// Every EntityDescriptor with a SAML 2.0 IDPSSODescriptor, in document order.
-fn identity_providers(root: &Element) -> Result<Vec<Candidate<'_>>, MetadataError> {
+fn identity_providers(root: Element<'_>) -> Result<Vec<Candidate<'_>>, MetadataError> {
     let mut out = Vec::new();
     // (element, validity of the EntitiesDescriptors enclosing it); the
     // reader bounds the depth, the stack keeps document order.
-    let mut stack: Vec<(&Element, Validity<'_>)> = vec![(root, Validity::default())];
+    let mut stack: Vec<(Element<'_>, Validity<'_>)> = vec![(root, Validity::default())];
     while let Some((el, enclosing)) = stack.pop() {
         if el.is(METADATA_NS, "EntitiesDescriptor") {
             let inside = enclosing.and(el.attr("validUntil"));
-            let inner = el
+            let inner: Vec<Element<'_>> = el
                 .child_elements()
                 .filter(|c| {
                     c.is(METADATA_NS, "EntityDescriptor") || c.is(METADATA_NS, "EntitiesDescriptor")
                 })
-                .rev()
-                .map(|c| (c, inside));
+                .collect();
+            let inner = inner.into_iter().rev().map(|c| (c, inside));
             stack.extend(inner);
             continue;
         }
         let mut idps = el
             .children_named(METADATA_NS, "IDPSSODescriptor")
-            .filter(|d| supports_saml2(d));
+            .filter(|d| supports_saml2(*d));
         let Some(idp) = idps.next() else {
             continue;
         };
@@ -209,7 +209,7 @@ fn identity_providers(root: &Element) -> Result<Vec<Candidate<'_>>, MetadataErro
     Ok(out)
 }
 
-fn supports_saml2(descriptor: &Element) -> bool {
+fn supports_saml2(descriptor: Element<'_>) -> bool {
     descriptor
         .attr("protocolSupportEnumeration")
         .is_some_and(|list| list.split_ascii_whitespace().any(|p| p == PROTOCOL_NS))
@@ -260,7 +260,7 @@ fn choose<'a>(
 
 /// The signing certificates of an IDPSSODescriptor as PEM, each checked
 /// the way the `certificates` column is.
-fn signing_certificates(idp: &Element, entity_id: &str) -> Result<Vec<String>, MetadataError> {
+fn signing_certificates(idp: Element<'_>, entity_id: &str) -> Result<Vec<String>, MetadataError> {
     let mut ders: Vec<Vec<u8>> = Vec::new();
     // Linear de-duplication: a 1 MiB document may list thousands.
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -307,7 +307,7 @@ fn signing_certificates(idp: &Element, entity_id: &str) -> Result<Vec<String>, M
 
 /// The DER of one `ds:X509Certificate`, after checking that it parses as a
 /// `certificates` entry would.
-fn certificate_der(cert: &Element) -> Result<Vec<u8>, String> {
+fn certificate_der(cert: Element<'_>) -> Result<Vec<u8>, String> {
     if cert.has_element_children() {
         return Err("ds:X509Certificate holds elements, not base64 text".into());
     }
@@ -334,7 +334,7 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-fn sso_url(idp: &Element) -> Option<String> {
+fn sso_url(idp: Element<'_>) -> Option<String> {
     let location = |binding: &str| {
         idp.children_named(METADATA_NS, "SingleSignOnService")
             .filter(|s| s.attr("Binding").map(trim_xml_ws) == Some(binding))

@@ -2,7 +2,7 @@
 //! standalone signed Assertion, verified against one provider.
 //!
 //! * `names`: the namespaces and the whitespace rule every module shares;
-//! * [`xml`]: the strict reader and the owned tree everything else walks;
+//! * [`xml`]: the strict reader and the arena tree everything else walks;
 //! * `token`: recognising a Response or an Assertion and its claimed Issuer;
 //! * [`c14n`]: exclusive and inclusive canonicalization;
 //! * [`dsig`]: one XML-DSig Signature over its parent element;
@@ -60,6 +60,8 @@ pub mod xml;
 // need through the leaves `names` and `token`, never through `super::`.
 pub use names::{ASSERTION_NS, PROTOCOL_NS};
 pub use response::verify;
-pub use token::{decode_base64_token, looks_like_xml, parse, parse_bytes, Root, SamlToken};
+pub use token::{
+    decode_base64_token, looks_like_xml, parse, parse_bytes, parse_vec, Root, SamlToken,
+};
 // The certificates moved to `keys::x509`; the old path stays.
 pub use crate::keys::x509::{self, parse_pem_keys, TrustedKey};

@@ -47,7 +47,7 @@ fn malformed<T>(detail: impl Into<String>) -> Result<T, Rejection> {
     reject(Reason::Malformed, detail)
 }
 
-fn instant(e: &Element, attr: &str, what: &str) -> Result<Option<i64>, Rejection> {
+fn instant(e: Element<'_>, attr: &str, what: &str) -> Result<Option<i64>, Rejection> {
     match e.attr(attr) {
         None => Ok(None),
         Some(v) => match parse_datetime(v) {
@@ -60,7 +60,7 @@ fn instant(e: &Element, attr: &str, what: &str) -> Result<Option<i64>, Rejection
     }
 }
 
-fn check_version_and_id(e: &Element, what: &str) -> Result<(), Rejection> {
+fn check_version_and_id(e: Element<'_>, what: &str) -> Result<(), Rejection> {
     if e.attr("Version") != Some("2.0") {
         return malformed(format!("{what} Version is not 2.0"));
     }
@@ -119,12 +119,12 @@ fn check_issue_instant(
 }
 
 fn check_issuer(
-    e: &Element,
+    e: Element<'_>,
     provider: &Provider,
     what: &str,
     required: bool,
 ) -> Result<(), Rejection> {
-    let issuers: Vec<&Element> = e.children_named(ASSERTION_NS, "Issuer").collect();
+    let issuers: Vec<Element<'_>> = e.children_named(ASSERTION_NS, "Issuer").collect();
     match issuers.as_slice() {
         [] if !required => Ok(()),
         [] => reject(Reason::UnknownIssuer, format!("{what} has no Issuer")),
@@ -155,7 +155,7 @@ pub fn verify(
     provider: &Provider,
     ctx: &Context,
 ) -> Result<Identity, Rejection> {
-    let root = &token.doc.root;
+    let root = token.doc.root();
     let is_response = token.root == Root::Response;
 
     // Status first: IdP error responses carry no Assertion and are often unsigned.
@@ -181,15 +181,16 @@ pub fn verify(
 
     // Exactly one Assertion in the whole document (contract: Advice,
     // Extensions, ds:Object and EncryptedAssertion all count).
-    let all = root.descendants();
-    let plain = all
-        .iter()
-        .filter(|e| e.is(ASSERTION_NS, "Assertion"))
-        .count();
-    let encrypted = all
-        .iter()
-        .filter(|e| e.is(ASSERTION_NS, "EncryptedAssertion"))
-        .count();
+    let (mut plain, mut encrypted) = (0usize, 0usize);
+    for e in token.doc.elements() {
+        if e.ns() == Some(ASSERTION_NS) {
+            match e.local() {
+                "Assertion" => plain += 1,
+                "EncryptedAssertion" => encrypted += 1,
+                _ => {}
+            }
+        }
+    }
     if plain + encrypted != 1 {
         return malformed(format!(
             "the document must hold exactly one Assertion; it holds {plain} Assertion and {encrypted} EncryptedAssertion elements"
@@ -201,7 +202,7 @@ pub fn verify(
             "EncryptedAssertion is not supported yet (XML Encryption)",
         );
     }
-    let assertion: &Element = if is_response {
+    let assertion: Element<'_> = if is_response {
         match root.children_named(ASSERTION_NS, "Assertion").next() {
             Some(a) => a,
             None => return malformed("the Assertion is not a direct child of the Response"),
@@ -213,12 +214,13 @@ pub fn verify(
 
     // Signatures: each a direct child of the Response or the Assertion, at
     // most one per element; each must verify.
-    let mut response_sig: Option<&Element> = None;
-    let mut assertion_sig: Option<&Element> = None;
-    for s in all.iter().filter(|e| e.is(DSIG_NS, "Signature")) {
-        let slot = if assertion.child_elements().any(|c| std::ptr::eq(c, *s)) {
+    let mut response_sig: Option<Element<'_>> = None;
+    let mut assertion_sig: Option<Element<'_>> = None;
+    for s in token.doc.elements().filter(|e| e.is(DSIG_NS, "Signature")) {
+        let parent = s.parent();
+        let slot = if parent == Some(assertion) {
             &mut assertion_sig
-        } else if is_response && root.child_elements().any(|c| std::ptr::eq(c, *s)) {
+        } else if is_response && parent == Some(root) {
             &mut response_sig
         } else {
             return reject(
@@ -276,12 +278,9 @@ pub fn verify(
         dsig::verify(&[root], s, allowed, keys, &limits)?;
     }
     if let Some(s) = assertion_sig {
-        let path: Vec<&Element> = if is_response {
-            vec![root, assertion]
-        } else {
-            vec![assertion]
-        };
-        dsig::verify(&path, s, allowed, keys, &limits)?;
+        let both = [root, assertion];
+        let path: &[Element<'_>] = if is_response { &both } else { &[assertion] };
+        dsig::verify(path, s, allowed, keys, &limits)?;
     }
     // The signed content is the IdP's word from here on: a refusal names
     // the Assertion by its ID (the replay key) and its subject.
@@ -291,7 +290,7 @@ pub fn verify(
 
 /// The Assertion ID and, when the signed Assertion yields one, the subject
 /// the claim map reads: recorded with a refusal of a signed token.
-fn verified_facts(assertion: &Element, provider: &Provider) -> Verified {
+fn verified_facts(assertion: Element<'_>, provider: &Provider) -> Verified {
     let name_id = match assertion.unique_child(ASSERTION_NS, "Subject") {
         Ok(Some(subject)) => match subject.unique_child(ASSERTION_NS, "NameID") {
             Ok(Some(n)) if !n.has_element_children() => Some(n.text()),
@@ -318,10 +317,10 @@ fn check_signed(
     token: &SamlToken,
     provider: &Provider,
     ctx: &Context,
-    assertion: &Element,
+    assertion: Element<'_>,
     response_signed: bool,
 ) -> Result<Identity, Rejection> {
-    let root = &token.doc.root;
+    let root = token.doc.root();
     let now = ctx.now;
     let skew = provider.settings.clock_skew;
     let is_response = token.root == Root::Response;
@@ -427,7 +426,7 @@ fn check_signed(
 
     // Audience: every AudienceRestriction must name one of ours, and there
     // must be at least one (SAML profiles 4.1.4.2; strict choice, see report).
-    let restrictions: Vec<&Element> = conditions
+    let restrictions: Vec<Element<'_>> = conditions
         .map(|c| {
             c.children_named(ASSERTION_NS, "AudienceRestriction")
                 .collect()
@@ -521,16 +520,16 @@ fn check_signed(
 /// party issues no Assertions of its own). Anything else — a
 /// `saml:Condition` extension or an element of another namespace — is
 /// `unsupported`.
-fn check_condition_kinds(conditions: &Element) -> Result<(), Rejection> {
+fn check_condition_kinds(conditions: Element<'_>) -> Result<(), Rejection> {
     const UNDERSTOOD: [&str; 3] = ["AudienceRestriction", "OneTimeUse", "ProxyRestriction"];
     for c in conditions.child_elements() {
         if UNDERSTOOD.iter().any(|name| c.is(ASSERTION_NS, name)) {
             continue;
         }
-        let name = match c.ns.as_deref() {
-            Some(ns) if ns == ASSERTION_NS => c.local.to_string(),
-            Some(ns) => format!("{{{ns}}}{}", c.local),
-            None => c.local.to_string(),
+        let name = match c.ns() {
+            Some(ns) if ns == ASSERTION_NS => c.local().to_string(),
+            Some(ns) => format!("{{{ns}}}{}", c.local()),
+            None => c.local().to_string(),
         };
         return reject(
             Reason::Unsupported,
@@ -549,7 +548,7 @@ fn check_condition_kinds(conditions: &Element) -> Result<(), Rejection> {
 /// signature verified, so `response_irt` (already compared with the request
 /// id) is the IdP's word.
 fn check_bearer(
-    subject: &Element,
+    subject: Element<'_>,
     provider: &Provider,
     ctx: &Context,
     response_irt: Option<&str>,
@@ -578,7 +577,7 @@ fn check_bearer(
 }
 
 fn check_one_bearer(
-    sc: &Element,
+    sc: Element<'_>,
     provider: &Provider,
     ctx: &Context,
     response_irt: Option<&str>,

@@ -56,8 +56,14 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<SamlToken, Rejection> {
     from_document(xml::parse_bytes(bytes)?, bytes.len())
 }
 
+/// Same as [`parse_bytes`], the document keeping `bytes` as its text.
+pub fn parse_vec(bytes: Vec<u8>) -> Result<SamlToken, Rejection> {
+    let len = bytes.len();
+    from_document(xml::parse_vec(bytes)?, len)
+}
+
 fn from_document(doc: xml::Document, source_len: usize) -> Result<SamlToken, Rejection> {
-    let root = &doc.root;
+    let root = doc.root();
     let kind = if root.is(PROTOCOL_NS, "Response") {
         Root::Response
     } else if root.is(ASSERTION_NS, "Assertion") {
@@ -67,12 +73,12 @@ fn from_document(doc: xml::Document, source_len: usize) -> Result<SamlToken, Rej
             Reason::Malformed,
             format!(
                 "root element {{{}}}{} is neither samlp:Response nor saml:Assertion",
-                excerpt(root.ns.as_deref().unwrap_or("")),
-                excerpt(&root.local)
+                excerpt(root.ns().unwrap_or("")),
+                excerpt(root.local())
             ),
         );
     };
-    let issuer_of = |e: &xml::Element| {
+    let issuer_of = |e: xml::Element<'_>| {
         e.children_named(ASSERTION_NS, "Issuer")
             .next()
             .map(|i| trim_xml_ws(&i.text()).to_string())

@@ -170,7 +170,7 @@ impl TestKey {
         );
         let parsed = xml::parse(doc).unwrap_or_else(|e| panic!("test document refused: {e}"));
         let (sig, path) =
-            find_signature(&parsed.root).expect("a ds:Signature with the placeholder");
+            find_signature(parsed.root()).expect("a ds:Signature with the placeholder");
         let signed_info = sig.child_elements().next().expect("SignedInfo");
         let mut si_path = path;
         si_path.push(signed_info);
@@ -188,7 +188,7 @@ impl TestKey {
 /// path from the root to it (both included). Only the root and its direct
 /// children are searched: that is where a verifiable Signature sits (its
 /// parent is the Response or the Assertion).
-fn find_signature(root: &Element) -> Option<(&Element, Vec<&Element>)> {
+fn find_signature(root: Element<'_>) -> Option<(Element<'_>, Vec<Element<'_>>)> {
     let holds_junk = |e: &Element| {
         e.is(DSIG_NS, "Signature")
             && e.child_elements()
