@@ -54,6 +54,7 @@ select exists (select from seen), r.id, m.all_groups, m.by_login, m.by_provider
 from (values (1)) one
 left join returning_user r on true
 left join lateral (
+    -- One sort, for the result's order; the other two are sets.
     select pg_catalog.array_agg(g.group_name order by g.group_name) as all_groups,
            pg_catalog.array_agg(g.group_name) filter (where g.via_login) as by_login,
            pg_catalog.array_agg(g.group_name) filter (where g.via_login and g.source = $1)

@@ -136,8 +136,12 @@ def test_verify_loop_command_times_a_fresh_response(tmp_path):
     root = os.path.dirname(README)
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert re.search(r"^20 iterations: parse [\d.]+ µs, verify [\d.]+ µs, total [\d.]+ µs per token$",
-                     out.stdout, re.M), out.stdout
+    assert re.search(r"^20 iterations of .*token\.xml:$", out.stdout, re.M), out.stdout
+    # The total, then time, allocations and bytes per phase.
+    for phase in ("parse \\(token::parse\\)", "verify \\(token::verify\\)", "TOTAL parse \\+ verify",
+                  "base64 decode", "XML parse", "reference c14n \\+ SHA-256", "SignedInfo c14n \\+ RSA",
+                  "rest of verify"):
+        assert re.search(rf"^  {phase} +[\d.]+ µs +\d+ allocs +\d+ bytes$", out.stdout, re.M), (phase, out.stdout)
     # It times verifications that pass, never rejections: a changed byte stops it.
     files["TOKEN_FILE"].write_text(xml.replace(idp.sp_entity_id, idp.sp_entity_id + "x"))
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)

@@ -39,6 +39,10 @@ def catalog(conn):
         where not tgisinternal and tgrelid in (select oid from pg_class where relnamespace = 'jit'::regnamespace)
         order by 1, 2""").fetchall()
     indexes = conn.execute("select indexname, indexdef from pg_indexes where schemaname = 'jit' order by 1").fetchall()
+    # Storage parameters (fillfactor) of tables and indexes.
+    reloptions = conn.execute("""
+        select relname, reloptions::text from pg_class
+        where relnamespace = 'jit'::regnamespace and reloptions is not null order by 1""").fetchall()
     comments = conn.execute("""
         select d.classoid::regclass::text, pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
         from pg_description d
@@ -49,7 +53,7 @@ def catalog(conn):
         select array(select c::regclass::text from unnest(extconfig) c order by 1) from pg_extension
         where extname = 'jit_provision'""").fetchone()
     return {"objects": objs, "functions": funcs, "columns": cols, "constraints": cons,
-            "policies": pols, "triggers": trgs, "indexes": indexes, "comments": comments,
+            "policies": pols, "triggers": trgs, "indexes": indexes, "reloptions": reloptions, "comments": comments,
             "config_dump": dumped}
 
 
