@@ -565,7 +565,12 @@ impl<'t> Parser<'t> {
                 break;
             };
             let p: &'t str = match d.prefix {
-                // Declaration prefixes are slices of the source (`xmlns:p`).
+                // Declaration prefixes are slices of the source (`xmlns:p`),
+                // never of the side buffer; were one ever decoded, reading
+                // it from the source would bind the wrong prefix, so refuse.
+                Some(s) if s.decoded => {
+                    return malformed("a namespace prefix that is not a slice of the document");
+                }
                 Some(s) => self
                     .text
                     .get(s.start as usize..s.end as usize)
