@@ -1,6 +1,7 @@
 """The README's SQL and its verify_loop command, run as written (placeholders
 filled in), so the front door stays true."""
 
+import base64
 import json
 import os
 import re
@@ -147,3 +148,20 @@ def test_verify_loop_command_times_a_fresh_response(tmp_path):
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     assert out.returncode != 0
     assert "token verifies" in out.stderr
+
+
+def test_verify_loop_token_script_mints_the_measured_response(tmp_path):
+    """The README's second verify_loop block, run as written with DIR
+    replaced and fewer iterations: a 9.6 KB Response that verifies."""
+    text = open(README).read()
+    block = re.search(r"```sh\n(ARGS=\$\(.venv/bin/python scripts/verify-loop-token.py DIR\)[^`]*?)```",
+                      text, re.S).group(1)
+    script = block.replace("DIR", str(tmp_path)).replace(" 5000", " 20")
+    root = os.path.dirname(README)
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^  TOTAL parse \+ verify +[\d.]+ µs", out.stdout, re.M), out.stdout
+    assert re.search(r"^  XML parse +[\d.]+ µs", out.stdout, re.M), out.stdout
+    xml = base64.b64decode((tmp_path / "token.b64").read_text())
+    assert 9600 <= len(xml) < 10000, len(xml)
+    assert b"SignatureValue" in xml
