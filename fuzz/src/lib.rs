@@ -298,7 +298,11 @@ fn root_element(root: Element<'_>) -> Option<Element<'_>> {
 /// Replaces `marker` with an enveloped ECDSA-SHA256 signature (exclusive
 /// c14n) over the element `pick` selects, the way IdPs sign. `None` when the
 /// document is not well-formed enough to sign.
-fn sign_one(doc: &str, marker: &str, pick: fn(Element<'_>) -> Option<Element<'_>>) -> Option<String> {
+fn sign_one(
+    doc: &str,
+    marker: &str,
+    pick: fn(Element<'_>) -> Option<Element<'_>>,
+) -> Option<String> {
     let without = doc.replace(marker, "");
     let parsed = xml::parse(&without).ok()?;
     let target = pick(parsed.root())?;
